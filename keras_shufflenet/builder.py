@@ -1,0 +1,171 @@
+"""Assembles a ShuffleNet functional model from a spec and the
+`keras.applications` argument set, shared by V1 and V2."""
+
+import keras
+from keras import layers
+
+from keras_shufflenet import blocks, imagenet, specs
+from keras_shufflenet import weights as weights_lib
+
+MIN_SIZE = 32
+
+
+def _check_arguments(spec, *, include_top, weights, input_shape, pooling, classes,
+                     classifier_activation):
+    """Checks arguments in keras.applications' order, before anything is built."""
+    weights_lib.check_weights_argument(weights)
+    if weights == "imagenet":
+        weights_lib.get_entry(spec)  # raises if this variant has no weights
+        if include_top and classes != imagenet.NUM_CLASSES:
+            raise ValueError(
+                'If using `weights="imagenet"` with `include_top=True`, `classes` '
+                f"should be {imagenet.NUM_CLASSES}. Received: classes={classes}"
+            )
+        if include_top and classifier_activation not in (None, "softmax"):
+            raise ValueError(
+                'With `weights="imagenet"` only `classifier_activation=None` or '
+                '"softmax" keeps the meaning of the pretrained head. '
+                f"Received: classifier_activation={classifier_activation!r}"
+            )
+    if not isinstance(classes, int) or classes < 1:
+        raise ValueError(
+            f"`classes` must be a positive integer. Received: classes={classes!r}"
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            '`pooling` must be one of None, "avg" or "max". '
+            f"Received: pooling={pooling!r}"
+        )
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "ShuffleNet models are channels-last only; call "
+            '`keras.config.set_image_data_format("channels_last")`. Received: '
+            f"image_data_format={keras.config.image_data_format()!r}"
+        )
+    if input_shape is not None:
+        _check_input_shape(input_shape, weights)
+
+
+def _check_input_shape(input_shape, weights):
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(d is None or isinstance(d, int) for d in shape):
+        raise ValueError(
+            "`input_shape` must be a tuple (height, width, channels) of integers "
+            f"or None. Received: input_shape={input_shape!r}"
+        )
+    if shape[2] is None:
+        raise ValueError(
+            f"The channel count of `input_shape` must be known. Received: input_shape={shape}"
+        )
+    if weights is not None and shape[2] != 3:
+        raise ValueError(
+            "Pretrained weights expect 3 input channels (RGB); use `weights=None` "
+            f"for other channel counts. Received: input_shape={shape}"
+        )
+    if any(d is not None and d < MIN_SIZE for d in shape[:2]):
+        raise ValueError(
+            f"Input size must be at least {MIN_SIZE}x{MIN_SIZE}. "
+            f"Received: input_shape={shape}"
+        )
+
+
+def _make_input(input_tensor, input_shape):
+    if input_shape is None:
+        input_shape = (None, None, 3)
+        if input_tensor is not None:
+            input_shape = tuple(keras.ops.shape(input_tensor)[1:])
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
+
+
+def features(x, spec):
+    """The convolutional body: stem, three stages and (V2) `conv5`."""
+    x = blocks.stem(x, spec.stem_channels)
+    units = zip(specs.STAGE_NAMES, spec.stage_channels, spec.stage_repeats)
+    for stage_index, (stage, channels, repeats) in enumerate(units):
+        for i in range(repeats):
+            name = f"{stage}_unit{i + 1}"
+            strides = 2 if i == 0 else 1
+            if spec.version == "v2":
+                x = blocks.v2_unit(x, channels, strides=strides, name=name)
+            else:
+                first = stage_index == 0 and i == 0
+                x = blocks.v1_unit(
+                    x,
+                    channels,
+                    strides=strides,
+                    groups=spec.groups,
+                    first_groups=1 if first else spec.groups,
+                    name=name,
+                )
+    if spec.head_channels:
+        x = blocks.conv_bn(x, spec.head_channels, name="conv5")
+    return x
+
+
+def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None,
+                input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", include_preprocessing=True, name=None):
+    """Builds (and loads weights into) the model described by `spec`."""
+    _check_arguments(
+        spec,
+        include_top=include_top,
+        weights=weights,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    inputs = _make_input(input_tensor, input_shape)
+    _check_input_shape(inputs.shape[1:], weights)
+    x = inputs
+    if include_preprocessing:
+        scale, offset = imagenet.normalization_constants(inputs.shape[-1])
+        x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
+    x = features(x, spec)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(
+            classes, activation=classifier_activation, name="predictions"
+        )(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, x, name=name or default_name(spec))
+    if weights is not None:
+        weights_lib.load_weights(model, spec, weights)
+    return model
+
+
+def default_name(spec):
+    if spec.version == "v2":
+        return f"shufflenet_v2_{spec.alpha:g}x"
+    return f"shufflenet_v1_g{spec.groups}_{spec.alpha:g}x"
+
+
+def stage_outputs(model):
+    """The last output of each stage (and of `conv5` for V2), by name.
+
+    Useful to build detection or segmentation backbones::
+
+        backbone = ShuffleNetV2(include_top=False, weights=None)
+        features = stage_outputs(backbone)  # {"stage2": ..., "stage3": ..., ...}
+        keras.Model(backbone.inputs, list(features.values()))
+    """
+    outputs = {}
+    for layer in model.layers:
+        prefix = layer.name.split("_")[0]
+        if prefix in specs.STAGE_NAMES or prefix == "conv5":
+            outputs[prefix] = layer.output
+    if not outputs:
+        raise ValueError(
+            "`stage_outputs` expects a ShuffleNet model with layers named stage2..stage4. "
+            f"Received: model.name={model.name!r}"
+        )
+    return outputs

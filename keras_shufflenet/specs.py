@@ -1,0 +1,107 @@
+"""Architecture tables of ShuffleNet V1 and V2, as data.
+
+Both families share the stem (3x3 stride-2 conv + 3x3 stride-2 max pool), three
+stages of 4, 8 and 4 units whose first unit has stride 2, and a classifier.
+They differ in the unit and in the channel tables below.
+"""
+
+import dataclasses
+
+STAGE_REPEATS = (4, 8, 4)
+STAGE_NAMES = ("stage2", "stage3", "stage4")
+
+# ShuffleNet V2 (Ma et al. 2018, Table 5; torchvision): conv1, stage2-4, conv5.
+V2_CHANNELS = {
+    0.5: (24, 48, 96, 192, 1024),
+    1.0: (24, 116, 232, 464, 1024),
+    1.5: (24, 176, 352, 704, 1024),
+    2.0: (24, 244, 488, 976, 2048),
+}
+
+# ShuffleNet V1 (Zhang et al. 2017, Table 1): stage2-4 output channels at 1x.
+V1_CHANNELS = {
+    1: (144, 288, 576),
+    2: (200, 400, 800),
+    3: (240, 480, 960),
+    4: (272, 544, 1088),
+    8: (384, 768, 1536),
+}
+V1_STEM_CHANNELS = 24
+V1_ALPHAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShuffleNetSpec:
+    """Everything the builders need to lay out one ShuffleNet variant.
+
+    Attributes:
+        version: `"v1"` or `"v2"`.
+        alpha: Width multiplier.
+        groups: Group count of V1's 1x1 convolutions (2 for V2, its shuffle).
+        stem_channels: Output channels of `conv1`.
+        stage_channels: Output channels of stages 2, 3 and 4.
+        head_channels: Output channels of V2's `conv5`; `None` for V1.
+        stage_repeats: Units per stage.
+    """
+
+    version: str
+    alpha: float
+    groups: int
+    stem_channels: int
+    stage_channels: tuple
+    head_channels: int | None = None
+    stage_repeats: tuple = STAGE_REPEATS
+
+    @property
+    def feature_channels(self):
+        """Channels of the last feature map (before pooling)."""
+        return self.head_channels or self.stage_channels[-1]
+
+
+def _round_to_multiple(value, multiple):
+    """Nearest positive multiple of `multiple` to `value`, ties rounded up."""
+    return max(multiple, int(value / multiple + 0.5) * multiple)
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}"
+        )
+
+
+def v2_spec(alpha=1.0):
+    """ShuffleNet V2 layout for width `alpha` in {0.5, 1.0, 1.5, 2.0}."""
+    _check_choice("alpha", alpha, V2_CHANNELS)
+    conv1, *stages, conv5 = V2_CHANNELS[alpha]
+    return ShuffleNetSpec(
+        version="v2",
+        alpha=float(alpha),
+        groups=2,
+        stem_channels=conv1,
+        stage_channels=tuple(stages),
+        head_channels=conv5,
+    )
+
+
+def v1_spec(groups=3, alpha=1.0):
+    """ShuffleNet V1 layout for `groups` and width `alpha`.
+
+    Every channel count is scaled by `alpha`, the stem included (as in
+    pytorchcv). A unit needs its output and its bottleneck (output / 4)
+    divisible by `groups`, so stage widths are rounded to the nearest multiple
+    of `4 * groups` and the stem to the nearest multiple of `groups`, ties
+    rounded up. All published configurations are already such multiples, so
+    for them the rule changes nothing.
+    """
+    _check_choice("groups", groups, V1_CHANNELS)
+    _check_choice("alpha", alpha, V1_ALPHAS)
+    return ShuffleNetSpec(
+        version="v1",
+        alpha=float(alpha),
+        groups=groups,
+        stem_channels=_round_to_multiple(V1_STEM_CHANNELS * alpha, groups),
+        stage_channels=tuple(
+            _round_to_multiple(c * alpha, 4 * groups) for c in V1_CHANNELS[groups]
+        ),
+    )
