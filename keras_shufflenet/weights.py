@@ -12,7 +12,6 @@ machines without internet.
 import dataclasses
 import hashlib
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -22,6 +21,8 @@ import keras
 from keras_shufflenet.checkpoints import convert, torch_reader
 
 WEIGHTS_DIR_ENV = "KERAS_SHUFFLENET_WEIGHTS_DIR"
+# The largest reference checkpoint (V2 2.0x) is about 30 MB.
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 PYTORCHCV_URL = "https://github.com/osmr/imgclsmob/releases/download/"
 
@@ -209,14 +210,20 @@ def _convert_to_cache(entry):
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".incoming-") as tmp:
         checkpoint = _fetch_checkpoint(entry, Path(tmp))
-        state_dict = torch_reader.load_torch_state_dict(checkpoint)
-        staged = []
-        for include_top, suffix in ((True, ".weights.h5"), (False, "_notop.weights.h5")):
-            model = _model_for(entry, include_top)
-            convert.assign_state_dict(model, _spec_for(entry), state_dict, source=entry.checkpoint)
-            path = Path(tmp) / f"{entry.name}{suffix}"
-            model.save_weights(path)
-            staged.append((path, target_dir / path.name))
+        try:
+            state_dict = torch_reader.load_torch_state_dict(checkpoint)
+            staged = []
+            for include_top, suffix in ((True, ".weights.h5"), (False, "_notop.weights.h5")):
+                model = _model_for(entry, include_top)
+                convert.assign_state_dict(model, _spec_for(entry), state_dict, source=entry.checkpoint)
+                path = Path(tmp) / f"{entry.name}{suffix}"
+                model.save_weights(path)
+                staged.append((path, target_dir / path.name))
+        except torch_reader.CheckpointError as error:
+            raise torch_reader.CheckpointError(
+                f"The {entry.name} weights ({entry.url}) could not be converted: "
+                f"{error}. Nothing was cached."
+            ) from error
         # Both files are complete before either becomes visible.
         for path, final in staged:
             os.replace(path, final)
@@ -280,6 +287,12 @@ def _extract_member(archive, member, tmp):
             if member not in zf.namelist():
                 raise ValueError(
                     f"{archive} should contain {member!r}. Received members: {zf.namelist()}"
+                )
+            size = zf.getinfo(member).file_size
+            if size > MAX_CHECKPOINT_BYTES:
+                raise ValueError(
+                    f"{member} in {archive} unpacks to {size} bytes, more than any "
+                    f"ShuffleNet checkpoint ({MAX_CHECKPOINT_BYTES}). Received: {size} bytes"
                 )
             return Path(zf.extract(member, path=tmp / "extracted"))
     except zipfile.BadZipFile as error:
