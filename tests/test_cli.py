@@ -1,0 +1,135 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_shufflenet import cli
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_cli(tmp_path, *args):
+    """Runs `python -m keras_shufflenet.cli ARGS` as the console script would run."""
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(tmp_path / "keras_home"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "keras_shufflenet.cli", *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def bad_image(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("not a picture")
+    return path
+
+
+def test_info_v2(tmp_path):
+    result = run_cli(tmp_path, "info", "--model", "v2")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert "params" in header and "MACs" in header
+    assert len(rows) == 4
+    expected = [
+        ("1,366,792", "40.5"),
+        ("2,278,604", "144.9"),
+        ("3,503,624", "295.8"),
+        ("7,393,996", "583.3"),
+    ]
+    for row, (params, macs) in zip(rows, expected):
+        assert params in row and f" {macs} " in row, row
+    assert "232/224" in rows[3] and "76.23" in rows[3]
+
+
+def test_predict_with_a_weights_file(tmp_path):
+    from keras_shufflenet import ShuffleNetV2
+
+    weights = tmp_path / "random.weights.h5"
+    ShuffleNetV2(alpha=0.5, weights=None).save_weights(weights)
+    rng = np.random.default_rng(0)
+    image = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(image)
+
+    result = run_cli(tmp_path, "predict", image, "--alpha", "0.5", "--weights", weights)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(image)
+    assert len(lines) == 6
+    for rank, line in enumerate(lines[1:], 1):
+        assert re.fullmatch(rf"  {rank}\. \S+ \(n\d{{8}}\)  \d+\.\d\d%", line), line
+
+
+def test_predict_bad_image_fails_fast(tmp_path, bad_image):
+    result = run_cli(tmp_path, "predict", bad_image)
+    assert result.returncode == 2
+    # TensorFlow may log to stderr while it is imported; the error is the last line.
+    last_line = result.stderr.splitlines()[-1]
+    assert last_line.startswith("error: ") and str(bad_image) in last_line
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_predict_unpublished_imagenet_weights(tmp_path):
+    result = run_cli(
+        tmp_path,
+        "predict",
+        "--model",
+        "v1",
+        "--groups",
+        "2",
+        "--alpha",
+        "0.5",
+        "--weights",
+        "imagenet",
+        "x.jpg",
+    )
+    assert result.returncode == 2
+    assert "error: No ImageNet weights are published" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_verbose_shows_the_traceback(bad_image, capsys):
+    assert cli.main(["--verbose", "predict", str(bad_image)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and f"error: Could not load {str(bad_image)!r}" in err
+
+
+def test_unexpected_errors_exit_1(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "info", broken)
+    assert cli.main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert "error: RuntimeError: boom" in err and "Traceback" not in err
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_no_command_prints_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
+    assert "usage: keras-shufflenet" in capsys.readouterr().err
