@@ -81,16 +81,20 @@ def _make_input(input_tensor, input_shape):
     return input_tensor
 
 
-def features(x, spec):
-    """The convolutional body: stem, three stages and (V2) `conv5`."""
-    x = blocks.stem(x, spec.stem_channels)
+def features(x, spec, nn=blocks.KERAS_LAYERS):
+    """The convolutional body: stem, three stages and (V2) `conv5`.
+
+    `nn` is the layer namespace (see `blocks`): Keras 3 unless rebuilding
+    the model in another Keras, as the quantization subpackage does.
+    """
+    x = blocks.stem(x, spec.stem_channels, nn=nn)
     units = zip(specs.STAGE_NAMES, spec.stage_channels, spec.stage_repeats)
     for stage_index, (stage, channels, repeats) in enumerate(units):
         for i in range(repeats):
             name = f"{stage}_unit{i + 1}"
             strides = 2 if i == 0 else 1
             if spec.version == "v2":
-                x = blocks.v2_unit(x, channels, strides=strides, name=name)
+                x = blocks.v2_unit(x, channels, strides=strides, name=name, nn=nn)
             else:
                 first = stage_index == 0 and i == 0
                 x = blocks.v1_unit(
@@ -100,9 +104,10 @@ def features(x, spec):
                     groups=spec.groups,
                     first_groups=1 if first else spec.groups,
                     name=name,
+                    nn=nn,
                 )
     if spec.head_channels:
-        x = blocks.conv_bn(x, spec.head_channels, name="conv5")
+        x = blocks.conv_bn(x, spec.head_channels, name="conv5", nn=nn)
     return x
 
 
