@@ -110,12 +110,16 @@ def v1_unit(x, out_channels, *, strides, groups, first_groups, name, nn=KERAS_LA
     if groups > 1:
         y = nn.ChannelShuffle(groups, name=f"{name}_shuffle")(y)
     y = depthwise_bn(y, strides=strides, name=f"{name}_dwconv", nn=nn)
-    y = conv_bn(y, out_channels, groups=groups, relu=False, name=f"{name}_expand", nn=nn)
     if strides == 1:
+        y = conv_bn(y, out_channels, groups=groups, relu=False, name=f"{name}_expand", nn=nn)
         y = nn.Add(name=f"{name}_add")([y, x])
-    else:
-        x = nn.ZeroPadding2D(1, name=f"{name}_pool_pad")(x)
-        # Averaging over zero padding matches PyTorch's count_include_pad=True.
-        x = nn.AveragePooling2D(3, strides=strides, name=f"{name}_pool")(x)
-        y = nn.Concatenate(name=f"{name}_concat")([y, x])
-    return nn.ReLU(name=f"{name}_relu")(y)
+        return nn.ReLU(name=f"{name}_relu")(y)
+    # The reference applies ReLU after the concatenation. The pooled shortcut
+    # averages a ReLU output, so it is non-negative already and only the main
+    # branch needs the ReLU, which then fuses into its convolution (a ReLU
+    # after a concatenation cannot fuse, and XNNPACK leaves int8 RELU out).
+    y = conv_bn(y, out_channels, groups=groups, name=f"{name}_expand", nn=nn)
+    x = nn.ZeroPadding2D(1, name=f"{name}_pool_pad")(x)
+    # Averaging over zero padding matches PyTorch's count_include_pad=True.
+    x = nn.AveragePooling2D(3, strides=strides, name=f"{name}_pool")(x)
+    return nn.Concatenate(name=f"{name}_concat")([y, x])
