@@ -1,0 +1,156 @@
+"""The inference graph exported to phones: the same function, cheaper ops.
+
+`deployment_model` clones a ShuffleNet with a fixed batch-1 input and two
+exact rewrites that mobile runtimes reward:
+
+- Preprocessing `x * scale + offset` (per channel) becomes `x + offset / scale`
+  with `scale` folded into `conv1`'s kernel: one add instead of a multiply
+  and an add, both of which int8 kernels run slowly at full resolution.
+  (Folding the offset too would change the values `conv1` sees at the
+  zero-padded border, so it stays an add.)
+- An average pool (ShuffleNet V1's shortcut) becomes the equal depthwise
+  convolution with weights `1 / k**2`: XNNPACK runs int8 depthwise
+  convolutions but not int8 average pools, which would split the graph.
+- A channel shuffle whose every consumer starts with a per-channel op or a
+  dense 1x1 convolution (the last unit of each ShuffleNet V2 stage, feeding
+  the next stage or `conv5`) is dropped, and its permutation is applied to
+  the consumers' weights instead.
+"""
+
+import numpy as np
+import keras
+from keras import layers
+
+from keras_shufflenet.layers import ChannelShuffle
+
+
+@keras.saving.register_keras_serializable(package="keras_shufflenet")
+class ChannelOffset(keras.layers.Layer):
+    """Adds a constant per-channel offset (the deploy form of preprocessing)."""
+
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = [float(v) for v in np.ravel(offset)]
+
+    def call(self, inputs):
+        offset = keras.ops.convert_to_tensor(self.offset, dtype=self.compute_dtype)
+        return keras.ops.cast(inputs, self.compute_dtype) + offset
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+
+
+def _shuffle_permutation(channels, groups):
+    """`perm` with `shuffled[..., k] == x[..., perm[k]]` (paper order)."""
+    return np.arange(channels).reshape(groups, channels // groups).T.ravel()
+
+
+def _consumers(model):
+    """Maps each layer name to the layers that read its output."""
+    readers = {}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                source = tensor._keras_history.operation
+                readers.setdefault(source.name, []).append(layer)
+    return readers
+
+
+def _absorbs_permutation(layer, readers):
+    """Whether `layer` (and what follows it) can take permuted input channels."""
+    if isinstance(layer, layers.ZeroPadding2D):
+        return all(_absorbs_permutation(r, readers) for r in readers.get(layer.name, []))
+    if isinstance(layer, layers.DepthwiseConv2D):
+        bn = readers.get(layer.name, [])
+        return (
+            len(bn) == 1
+            and isinstance(bn[0], layers.BatchNormalization)
+            and all(_absorbs_permutation(r, readers) for r in readers.get(bn[0].name, []))
+        )
+    return isinstance(layer, layers.Conv2D) and layer.groups == 1 and not isinstance(
+        layer, layers.DepthwiseConv2D
+    )
+
+
+def _permute_inputs(layer, inverse, readers, weights):
+    """Reorders the input-channel axis of `layer` (and its per-channel successors)."""
+    if isinstance(layer, layers.ZeroPadding2D):
+        for reader in readers.get(layer.name, []):
+            _permute_inputs(reader, inverse, readers, weights)
+    elif isinstance(layer, layers.DepthwiseConv2D):
+        weights[layer.name] = [w[:, :, inverse, :] for w in weights[layer.name]]
+        bn = readers[layer.name][0]
+        weights[bn.name] = [w[inverse] for w in weights[bn.name]]
+        for reader in readers.get(bn.name, []):
+            _permute_inputs(reader, inverse, readers, weights)
+    else:  # dense 1x1 convolution
+        kernel, *rest = weights[layer.name]
+        weights[layer.name] = [kernel[:, :, inverse, :], *rest]
+
+
+def deployment_model(model, input_shape):
+    """An equivalent model with a batch-1 `input_shape` and the rewrites above."""
+    readers = _consumers(model)
+    weights = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}
+    dropped = set()
+    for layer in model.layers:
+        if isinstance(layer, ChannelShuffle):
+            consumers = readers.get(layer.name, [])
+            if consumers and all(_absorbs_permutation(r, readers) for r in consumers):
+                channels = layer.output.shape[-1]
+                inverse = np.argsort(_shuffle_permutation(channels, layer.groups))
+                for consumer in consumers:
+                    _permute_inputs(consumer, inverse, readers, weights)
+                dropped.add(layer.name)
+    offset_layer = None
+    for layer in model.layers:
+        if isinstance(layer, layers.Rescaling) and layer.name == "preprocessing":
+            scale = np.broadcast_to(np.asarray(layer.scale, "float32"), (model.input.shape[-1],))
+            offset = np.broadcast_to(np.asarray(layer.offset, "float32"), scale.shape)
+            (conv,) = [r for r in _first_conv_path(layer, readers)]
+            kernel, *rest = weights[conv.name]
+            weights[conv.name] = [kernel * scale[None, None, :, None], *rest]
+            offset_layer = (layer.name, offset / scale)
+
+    for layer in model.layers:
+        if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
+            kh, kw = layer.pool_size
+            channels = layer.input.shape[-1]
+            weights[layer.name] = [np.full((kh, kw, channels, 1), 1.0 / (kh * kw), "float32")]
+
+    def clone(layer):
+        if layer.name in dropped:
+            return layers.Identity(name=layer.name)
+        if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
+            return layers.DepthwiseConv2D(
+                layer.pool_size, strides=layer.strides, use_bias=False, name=layer.name
+            )
+        if offset_layer and layer.name == offset_layer[0]:
+            return ChannelOffset(offset_layer[1], name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    inputs = keras.Input(batch_shape=(1, *input_shape), name=model.input.name)
+    deployed = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone)
+    for layer in deployed.layers:
+        if weights.get(layer.name):
+            layer.set_weights(weights[layer.name])
+    return deployed
+
+
+def _first_conv_path(layer, readers):
+    """The convolution(s) reached from `layer` through padding only."""
+    found = []
+    for reader in readers.get(layer.name, []):
+        if isinstance(reader, (layers.ZeroPadding2D, layers.Identity)):
+            found += _first_conv_path(reader, readers)
+        elif isinstance(reader, layers.Conv2D) and not isinstance(reader, layers.DepthwiseConv2D):
+            found.append(reader)
+        else:
+            raise ValueError(
+                "Preprocessing can only be folded into a following convolution. "
+                f"Received: layer {reader.name!r} after {layer.name!r}"
+            )
+    return found

@@ -1,0 +1,172 @@
+"""Export to TensorFlow Lite (LiteRT) for phones.
+
+`export_tflite` writes a batch-1 model: float32, float16, dynamic-range or
+full-int8 (every op integer, int8 or uint8 input and output). The graph is
+the exact `deploy.deployment_model` of the Keras model, converted with Keras'
+own LiteRT export (TensorFlow backend). The file appears only when complete.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_shufflenet import deploy, images
+
+QUANTIZATIONS = ("int8", "float16", "float32", "dynamic")
+IO_DTYPES = ("int8", "uint8")
+MIN_CALIBRATION_IMAGES = 10
+DEFAULT_SIZE = 224
+
+
+def _input_shape(model, input_size):
+    height, width, channels = model.input.shape[1:]
+    if input_size is not None:
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if any(d is not None and d != s for d, s in zip((height, width), size)):
+            raise ValueError(
+                f"`input_size` conflicts with the model's input {(height, width)}. "
+                f"Received: input_size={input_size!r}"
+            )
+        height, width = size
+    return (height or DEFAULT_SIZE, width or DEFAULT_SIZE, channels)
+
+
+def _calibration_images(representative_data, input_shape, resize, crop):
+    """Calibration images as a float32 array `(N, H, W, C)`."""
+    height, width, channels = input_shape
+    data = representative_data
+    if isinstance(data, (str, os.PathLike)):
+        folder = Path(data)
+        if not folder.is_dir():
+            raise ValueError(
+                "`representative_data` as a path must be a folder of images. "
+                f"Received: representative_data={os.fspath(data)!r}"
+            )
+        paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        data = images.load_images(paths, resize or max(height, width), crop or height)
+    elif _is_dataset(data):
+        data = np.stack([np.asarray(x) for x in data.unbatch()]) if _is_batched(data) else np.stack(
+            [np.asarray(x) for x in data]
+        )
+    data = np.asarray(data, dtype="float32")
+    if data.ndim != 4 or data.shape[1:] != (height, width, channels):
+        raise ValueError(
+            f"`representative_data` must hold images of shape {(height, width, channels)} "
+            f"(N, H, W, C). Received: representative_data.shape={data.shape}"
+        )
+    if len(data) < MIN_CALIBRATION_IMAGES:
+        raise ValueError(
+            f"int8 calibration needs at least {MIN_CALIBRATION_IMAGES} representative images "
+            f"(a few hundred is typical). Received: {len(data)} images"
+        )
+    return data
+
+
+def _is_dataset(data):
+    return type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec")
+
+
+def _is_batched(dataset):
+    shape = dataset.element_spec.shape
+    return shape.rank == 4
+
+
+def _converter_options(quantization, calibration, io_dtype):
+    import tensorflow as tf
+
+    if quantization == "float32":
+        return {}
+    options = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if quantization == "float16":
+        options["target_spec"] = {"supported_types": [tf.float16]}
+    elif quantization == "int8":
+        def representative_dataset():
+            for image in calibration:
+                yield [image[None]]
+
+        io_type = tf.int8 if io_dtype == "int8" else tf.uint8
+        options.update(
+            representative_dataset=representative_dataset,
+            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            inference_input_type=io_type,
+            inference_output_type=io_type,
+        )
+    return options
+
+
+def export_tflite(model, path, quantization="int8", representative_data=None, *,
+                  io_dtype="int8", input_size=None, resize=None, crop=None):
+    """Writes `model` as a batch-1 TensorFlow Lite model.
+
+    Args:
+        model: A Keras 3 ShuffleNet (or any Keras 3 image model).
+        path: Output `.tflite` path. Written atomically.
+        quantization: `"int8"` (full integer: every op and the input and
+            output are integer), `"float16"` (float16 weights),
+            `"float32"`, or `"dynamic"` (int8 weights, float activations).
+            Defaults to `"int8"`.
+        representative_data: Calibration images for `"int8"`, as the model
+            takes them (RGB in [0, 255] with in-model preprocessing): an
+            array `(N, H, W, 3)`, a `tf.data.Dataset` of images or batches,
+            or a folder of image files (resized to `resize` and centre-cropped
+            to `crop`). At least 10 images. Defaults to `None`.
+        io_dtype: `"int8"` or `"uint8"` input and output of an int8 model.
+            Defaults to `"int8"`.
+        input_size: `H` or `(H, W)` for models built with a flexible input
+            size. Defaults to the model's size, else the size of array
+            `representative_data`, else 224.
+        resize, crop: Evaluation resize/crop for a folder of calibration
+            images. Default to the input size.
+
+    Returns:
+        The `Path` written.
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "TFLite export needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
+            f"Received: backend={keras.backend.backend()!r}"
+        )
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"`quantization` must be one of {QUANTIZATIONS}. Received: quantization={quantization!r}"
+        )
+    if io_dtype not in IO_DTYPES:
+        raise ValueError(f"`io_dtype` must be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"The folder of the output file does not exist. Received: path={os.fspath(path)!r}"
+        )
+    flexible = None in model.input.shape[1:3]
+    if flexible and input_size is None and np.ndim(representative_data) == 4:
+        input_size = np.shape(representative_data)[1:3]  # take the data's size
+    input_shape = _input_shape(model, input_size)
+    calibration = None
+    if quantization == "int8":
+        if representative_data is None:
+            raise ValueError(
+                'quantization="int8" needs `representative_data` to calibrate activation '
+                "ranges. Received: representative_data=None"
+            )
+        calibration = _calibration_images(representative_data, input_shape, resize, crop)
+    import tensorflow as tf
+
+    deployed = deploy.deployment_model(model, input_shape)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".partial.tflite")
+    os.close(fd)
+    try:
+        deployed.export(
+            tmp,
+            format="litert",
+            input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)],
+            verbose=False,
+            **_converter_options(quantization, calibration, io_dtype),
+        )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

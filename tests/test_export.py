@@ -1,0 +1,152 @@
+"""TFLite export: exactness of the deployment graph, int8 graphs phones take, errors."""
+
+import collections
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import keras_shufflenet as ks
+from keras_shufflenet.deploy import deployment_model
+from keras_shufflenet.export import export_tflite
+
+# Ops the XNNPACK delegate takes in int8 (FACTS: deployment facts).
+XNNPACK_INT8_OPS = {
+    "ADD", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
+    "AVERAGE_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "SPLIT", "TRANSPOSE", "DELEGATE",
+}
+SIZE = 64
+
+
+def _randomize_bn(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+    return model
+
+
+def _pixels(n, size=SIZE, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def _run(path, x):
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = []
+    for image in x:
+        value = image[None]
+        if inp["dtype"] != np.float32:
+            scale, zero = inp["quantization"]
+            value = np.clip(np.round(image[None] / scale + zero), np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max).astype(inp["dtype"])
+        interpreter.set_tensor(inp["index"], value)
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])
+        if out["dtype"] != np.float32:
+            scale, zero = out["quantization"]
+            y = (y.astype("float32") - zero) * scale
+        results.append(y[0])
+    return np.stack(results), interpreter
+
+
+MODELS = {
+    "v2": lambda **kw: ks.ShuffleNetV2(alpha=0.5, weights=None, classifier_activation=None, **kw),
+    "v1": lambda **kw: ks.ShuffleNetV1(groups=3, alpha=0.5, weights=None, classifier_activation=None, **kw),
+}
+
+
+@pytest.fixture(autouse=True)
+def _clear_session():
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("version", sorted(MODELS))
+def test_deployment_model_is_exact(version):
+    model = _randomize_bn(MODELS[version]())
+    deployed = deployment_model(model, (SIZE, SIZE, 3))
+    x = _pixels(2)
+    np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    if version == "v2":
+        assert not any(layer.name == "preprocessing" and isinstance(layer, keras.layers.Rescaling)
+                       for layer in deployed.layers)
+
+
+@pytest.mark.parametrize("version", sorted(MODELS))
+def test_float32_export_equals_keras(version, tmp_path):
+    model = _randomize_bn(MODELS[version]())
+    path = export_tflite(model, tmp_path / "m.tflite", "float32", input_size=SIZE)
+    x = _pixels(3)
+    y, interpreter = _run(path, x)
+    np.testing.assert_allclose(y, model.predict(x, verbose=0), atol=1e-5)
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, SIZE, SIZE, 3]
+
+
+@pytest.mark.parametrize("version", sorted(MODELS))
+@pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
+def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_path):
+    model = _randomize_bn(MODELS[version]())
+    calibration = _pixels(16, seed=1)
+    path = export_tflite(model, tmp_path / "m.tflite", "int8", calibration, io_dtype=io_dtype)
+    y, interpreter = _run(path, _pixels(4, seed=2))
+    details = interpreter.get_tensor_details()
+    assert interpreter.get_input_details()[0]["dtype"] == np.dtype(io_dtype)
+    assert interpreter.get_output_details()[0]["dtype"] == np.dtype(io_dtype)
+    assert {str(np.dtype(t["dtype"])) for t in details} <= {"int8", "uint8", "int32"}
+    assert max(len(t["shape"]) for t in details) <= 4  # GPU delegate / NNAPI limit
+    ops = collections.Counter(interpreter._interpreter.NodeName(i) for i in range(interpreter._interpreter.NumNodes()))
+    # uint8 input/output is requantized to the int8 graph at its two edges.
+    edges = {"QUANTIZE"} if io_dtype == "uint8" else set()
+    assert set(ops) <= XNNPACK_INT8_OPS | edges, ops
+    assert ops["QUANTIZE"] <= 2
+    assert ops["DELEGATE"] == 1  # one XNNPACK partition
+    assert not {"SHAPE", "PACK", "STRIDED_SLICE", "GATHER"} & set(ops)
+    expected = model.predict(_pixels(4, seed=2), verbose=0)
+    assert np.mean(np.argmax(y, 1) == np.argmax(expected, 1)) >= 0.5
+
+
+def test_float16_and_dynamic_exports(tmp_path):
+    model = _randomize_bn(MODELS["v2"]())
+    x = _pixels(2)
+    expected = model.predict(x, verbose=0)
+    for quantization, atol in [("float16", 5e-2), ("dynamic", 0.5)]:
+        path = export_tflite(model, tmp_path / f"{quantization}.tflite", quantization, input_size=SIZE)
+        y, _ = _run(path, x)
+        np.testing.assert_allclose(y, expected, atol=atol * np.abs(expected).max())
+
+
+def test_representative_data_as_dataset_and_folder(tmp_path):
+    from PIL import Image
+
+    model = MODELS["v2"]()
+    data = _pixels(12)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(4)
+    export_tflite(model, tmp_path / "a.tflite", "int8", dataset, input_size=SIZE)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, image in enumerate(data):
+        Image.fromarray(image.astype("uint8")).save(folder / f"{i}.png")
+    export_tflite(model, tmp_path / "b.tflite", "int8", folder, input_size=SIZE)
+    assert (tmp_path / "a.tflite").stat().st_size > 0 and (tmp_path / "b.tflite").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"quantization": "int4"}, "Received: quantization='int4'"),
+        ({"quantization": "int8"}, "Received: representative_data=None"),
+        ({"quantization": "int8", "representative_data": _pixels(3)}, "Received: 3 images"),
+        ({"quantization": "int8", "representative_data": np.zeros((12, 32, 32, 3))}, "Received: representative_data.shape=(12, 32, 32, 3)"),
+        ({"quantization": "int8", "representative_data": _pixels(12), "io_dtype": "int16"}, "Received: io_dtype='int16'"),
+    ],
+)
+def test_bad_arguments_leave_no_file(kwargs, message, tmp_path):
+    model = MODELS["v2"](input_shape=(SIZE, SIZE, 3))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        export_tflite(model, tmp_path / "m.tflite", **kwargs)
+    assert list(tmp_path.iterdir()) == []
