@@ -1,6 +1,7 @@
 """The `keras-shufflenet` command: classify images and list the variants."""
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -13,6 +14,11 @@ EXAMPLES = """examples:
   keras-shufflenet predict cat.jpg --model v1 --groups 8 --alpha 1.0
   keras-shufflenet predict cat.jpg --weights my_model.weights.h5
   keras-shufflenet info --model v2
+  keras-shufflenet benchmark snv2_int8.tflite snv2_fp32.tflite --threads 1 4
+  keras-shufflenet benchmark snv2_int8.tflite --adb \
+      --benchmark-binary android_aarch64_benchmark_model --gpu
+  keras-shufflenet evaluate snv2_int8.tflite --images val_subset/ --alpha 1.0
+  keras-shufflenet evaluate snv2_int8.tflite --images photos/ --keras-model my.keras
   keras-shufflenet --verbose predict cat.jpg   # tracebacks on errors
 """
 
@@ -93,6 +99,201 @@ def info(args):
         print(INFO_FORMAT.format(*_info_row(spec)), flush=True)
 
 
+def benchmark(args):
+    """Prints a latency table of `.tflite` models (LiteRT here, or a phone over adb)."""
+    import json
+
+    from keras_shufflenet import benchmarking
+
+    if args.adb and not args.benchmark_binary:
+        raise ValueError(
+            "--adb needs --benchmark-binary, the TFLite benchmark_model built for "
+            "the phone. Received: --benchmark-binary=None"
+        )
+    if not args.adb:
+        phone_only = [
+            flag
+            for flag, used in (
+                ("--benchmark-binary", args.benchmark_binary),
+                ("--serial", args.serial),
+                ("--gpu", args.gpu),
+                ("--nnapi", args.nnapi),
+                ("--no-xnnpack", not args.xnnpack),
+                ("--op-profiling", args.op_profiling),
+            )
+            if used
+        ]
+        if phone_only:
+            raise ValueError(
+                f"{', '.join(phone_only)} only apply with --adb. "
+                f"Received: {' '.join(phone_only)}"
+            )
+    for model in args.models:  # all missing files before any measurement
+        if not os.path.isfile(model):
+            raise FileNotFoundError(
+                f"No .tflite model exists at that path. Received: {model}"
+            )
+    results = []
+    for model in args.models:
+        for threads in args.threads:
+            common = {
+                "num_threads": threads,
+                "num_runs": args.runs,
+                "warmup_runs": args.warmup,
+            }
+            if args.adb:
+                result = benchmarking.benchmark_adb(
+                    model,
+                    args.benchmark_binary,
+                    use_xnnpack=args.xnnpack,
+                    use_gpu=args.gpu,
+                    use_nnapi=args.nnapi,
+                    op_profiling=args.op_profiling,
+                    serial=args.serial,
+                    **common,
+                )
+            else:
+                result = benchmarking.benchmark_local(model, **common)
+            results.append(result)
+    print(benchmarking.format_table(results))
+    for result in results:
+        if result.op_profile:
+            print(f"\n{result.model} ({result.threads} threads):\n{result.op_profile}")
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump([r.to_dict() for r in results], f, indent=2)
+
+
+def evaluate(args):
+    """Prints how a `.tflite` model agrees with its Keras model on images."""
+    from keras_shufflenet import builder, evaluation
+
+    if args.keras_model:
+        import keras
+
+        if args.weights != "imagenet":
+            raise ValueError(
+                "Pass either --keras-model or --weights, not both. "
+                f"Received: --keras-model={args.keras_model} --weights={args.weights}"
+            )
+        if not str(args.keras_model).endswith(".keras"):
+            raise ValueError(
+                "--keras-model expects a saved `.keras` model. "
+                f"Received: --keras-model={args.keras_model}"
+            )
+        if not os.path.isfile(args.keras_model):
+            raise FileNotFoundError(
+                f"No file exists at that path. Received: --keras-model={args.keras_model}"
+            )
+        model = keras.saving.load_model(args.keras_model)
+        resize, crop = DEFAULT_RESIZE, DEFAULT_CROP
+    else:
+        spec = _spec(args.model, args.groups, args.alpha)
+        resize, crop = _eval_size(spec, args.weights)
+        model = None
+    if args.crop and not args.resize:  # keep the resize/crop ratio (256/224)
+        resize = int(args.crop * resize / crop)
+    resize, crop = args.resize or resize, args.crop or crop
+    if model is None:
+        model = builder.build_model(spec, weights=args.weights)
+    result = evaluation.evaluate_tflite(
+        args.tflite, model, args.images, resize=resize, crop=crop, limit=args.limit
+    )
+    print(result.summary())
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_benchmark_commands(commands):
+    """The `benchmark` and `evaluate` sub-commands (phone-side tooling)."""
+    p = commands.add_parser(
+        "benchmark", help="latency of .tflite models (LiteRT here, or a phone over adb)"
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite files")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        nargs="+",
+        default=[1],
+        help="CPU thread counts, one row each (default: 1)",
+    )
+    p.add_argument(
+        "--runs", type=_positive_int, default=50, help="timed runs (default: 50)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=5, help="untimed runs first (default: 5)"
+    )
+    p.add_argument(
+        "--adb",
+        action="store_true",
+        help="run on an Android device with benchmark_model",
+    )
+    p.add_argument(
+        "--benchmark-binary",
+        metavar="PATH",
+        help="TFLite benchmark_model binary for the device (with --adb)",
+    )
+    p.add_argument("--serial", help="adb device serial (with --adb)")
+    p.add_argument("--gpu", action="store_true", help="GPU delegate (with --adb)")
+    p.add_argument("--nnapi", action="store_true", help="NNAPI delegate (with --adb)")
+    p.add_argument(
+        "--no-xnnpack",
+        dest="xnnpack",
+        action="store_false",
+        help="without the XNNPACK delegate (with --adb)",
+    )
+    p.add_argument(
+        "--op-profiling",
+        action="store_true",
+        help="print benchmark_model's per-operator profile (with --adb)",
+    )
+    p.add_argument("--json-out", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(run=benchmark)
+
+    p = commands.add_parser(
+        "evaluate", help="agreement of a .tflite model with its Keras model on images"
+    )
+    p.add_argument("tflite", metavar="MODEL", help="the .tflite file")
+    p.add_argument(
+        "--images",
+        required=True,
+        metavar="DIR",
+        help="folder of images, or of one sub-folder per class (WordNet ids for ImageNet)",
+    )
+    p.add_argument("--model", choices=("v1", "v2"), default="v2", help="default: v2")
+    p.add_argument(
+        "--alpha", type=float, default=1.0, help="width multiplier (default: 1.0)"
+    )
+    p.add_argument("--groups", type=int, default=3, help="V1 group count (default: 3)")
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        help="'imagenet' (default) or a weights file (.weights.h5, .keras, .pth)",
+    )
+    p.add_argument(
+        "--keras-model",
+        metavar="PATH",
+        help="a saved .keras model instead of --model/--alpha/--groups/--weights",
+    )
+    p.add_argument(
+        "--resize",
+        type=_positive_int,
+        help="shorter side before the crop (default: the weights' published size, or 256)",
+    )
+    p.add_argument(
+        "--crop",
+        type=_positive_int,
+        help="centre crop; must match the .tflite input (default: published, or 224)",
+    )
+    p.add_argument("--limit", type=_positive_int, help="evaluate at most N images")
+    p.set_defaults(run=evaluate)
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-shufflenet",
@@ -129,6 +330,7 @@ def _parser():
         "--model", choices=("v1", "v2", "all"), default="all", help="default: all"
     )
     p.set_defaults(run=info)
+    _add_benchmark_commands(commands)
     return parser
 
 

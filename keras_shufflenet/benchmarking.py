@@ -1,0 +1,435 @@
+"""Latency of `.tflite` models: locally with LiteRT, or on a phone over adb.
+
+`benchmark_local` runs the `litert-benchmark` command that the
+`ai-edge-litert` package installs and reads its `--result_json`.
+`benchmark_adb` pushes the model and the TFLite `benchmark_model` binary to
+an Android device, runs it there and parses what it prints::
+
+    Inference timings in us: Init: 5685, First inference: 18535, Warmup (avg): 14462.3, Inference (avg): 14154.1
+    count=50 first=14241 curr=14105 min=13984 max=14877 avg=14154.1 std=160 p5=13999 median=14102 p95=14520
+
+Neither imports TensorFlow or Keras, so a benchmark starts in a fraction of a
+second. Sizes are in MB of 2**20 bytes, as `litert-benchmark` reports them.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MB = 1 << 20
+DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
+# What adb prints when no device answers; it does not always exit non-zero.
+ADB_ERRORS = re.compile(
+    r"no devices/emulators found|error: device .* not found|device offline|"
+    r"device unauthorized|more than one device/emulator",
+    re.IGNORECASE,
+)
+_NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_TIMINGS = re.compile(
+    rf"Inference timings in us:[^\n]*?Inference \(avg\):\s*(?P<avg>{_NUMBER})"
+)
+# A statistics line of its own ("count=50 first=... avg=... p95=..."), possibly
+# after a log prefix such as "INFO: ". Op-profiling sections hold lines like
+# "Timings (microseconds): count=...", which this deliberately skips.
+_COUNT_LINE = re.compile(r"^\s*(?:[A-Z]+:\s*)?(count=\d+.*)$", re.MULTILINE)
+_STAT = re.compile(rf"(\w+)=({_NUMBER})")
+_PROFILE_START = re.compile(r"^.*Profiling Info.*$", re.MULTILINE)
+
+
+class BenchmarkError(OSError):
+    """A benchmark tool or device could not run the model."""
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """Latency of one model at one thread count (times in milliseconds).
+
+    Attributes:
+        model: Path of the `.tflite` file on this machine.
+        size_mb: Its size in MB (2**20 bytes).
+        threads: CPU threads the interpreter used.
+        median_ms: Median latency of one inference.
+        p5_ms: 5th percentile latency.
+        p95_ms: 95th percentile latency.
+        mean_ms: Mean latency.
+        runs: Timed inferences behind the numbers.
+        backend: `"litert"` (this machine) or `"adb"` (an Android device).
+        note: Caveats about the numbers (e.g. percentiles not reported), or `None`.
+        op_profile: `benchmark_model`'s per-operator profile, raw, when asked for.
+    """
+
+    model: str
+    size_mb: float
+    threads: int
+    median_ms: float
+    p5_ms: float
+    p95_ms: float
+    mean_ms: float
+    runs: int
+    backend: str = "litert"
+    note: str | None = None
+    op_profile: str | None = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _check_counts(num_threads, num_runs, warmup_runs):
+    for name, value, least in (
+        ("num_threads", num_threads, 1),
+        ("num_runs", num_runs, 1),
+        ("warmup_runs", warmup_runs, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(
+                f"`{name}` must be an integer >= {least}. Received: {name}={value!r}"
+            )
+
+
+def _check_model(model_path):
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            "No .tflite model exists at that path. "
+            f"Received: model_path={os.fspath(model_path)!r}"
+        )
+    return path
+
+
+def _size_mb(path):
+    return path.stat().st_size / MB
+
+
+def _reason(text, lines=3):
+    """A tool's failure on one line: its last lines naming an error, else its last line."""
+    kept = [
+        line.strip(" \t└")
+        for line in text.strip().splitlines()
+        if line.strip()
+        and not line.startswith(("INFO:", "I0000", "VERBOSE:", "WARNING:"))
+    ]
+    errors = [
+        line
+        for line in kept
+        if re.search(r"error|fail|not found|abort", line, re.IGNORECASE)
+    ]
+    chosen = list(dict.fromkeys(errors))[-lines:] or kept[-1:]
+    return " | ".join(chosen) or "(no output)"
+
+
+# ------------------------------------------------------------------ local
+
+
+def litert_benchmark_command():
+    """The command line prefix that runs `litert-benchmark`.
+
+    Looks next to the running Python first (its virtual environment), then on
+    `PATH`, then falls back to running the module with this Python.
+    """
+    names = ("litert-benchmark", "litert-benchmark.exe")
+    for name in names:
+        candidate = Path(sys.executable).parent / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    found = shutil.which("litert-benchmark")
+    if found:
+        return [found]
+    module = "ai_edge_litert.tools.benchmark_litert_model"
+    try:
+        importable = importlib.util.find_spec(module) is not None
+    except ImportError:
+        importable = False
+    if importable:
+        return [sys.executable, "-m", module]
+    raise BenchmarkError(
+        "The `litert-benchmark` command was not found next to "
+        f"{sys.executable} nor on PATH. Install it with `pip install ai-edge-litert`."
+    )
+
+
+def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
+    """Measures a `.tflite` model on this machine with `litert-benchmark`.
+
+    Args:
+        model_path: Path of the `.tflite` file.
+        num_threads: CPU threads. Defaults to `1`.
+        num_runs: Timed inferences. Defaults to `50`.
+        warmup_runs: Untimed inferences first. Defaults to `5`.
+
+    Returns:
+        A `BenchmarkResult` with `backend="litert"`.
+
+    Raises:
+        FileNotFoundError: `model_path` does not exist.
+        BenchmarkError: the tool is missing, fails, or writes no result.
+    """
+    _check_counts(num_threads, num_runs, warmup_runs)
+    path = _check_model(model_path)
+    command = litert_benchmark_command()
+    with tempfile.TemporaryDirectory(prefix="keras_shufflenet_bench_") as tmp:
+        result_json = Path(tmp) / "result.json"
+        command += [
+            "--model", str(path),
+            "--num_threads", str(num_threads),
+            "--num_runs", str(num_runs),
+            "--warmup_runs", str(warmup_runs),
+            "--result_json", str(result_json),
+        ]  # fmt: skip
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as error:
+            raise BenchmarkError(f"Could not run {command[0]!r}: {error}") from error
+        if proc.returncode != 0 or not result_json.is_file():
+            raise BenchmarkError(
+                f"litert-benchmark failed on {os.fspath(model_path)!r} "
+                f"(exit code {proc.returncode}): {_reason(proc.stderr + proc.stdout)}"
+            )
+        report = json.loads(result_json.read_text())
+    try:
+        latency = report["latency"]
+        return BenchmarkResult(
+            model=os.fspath(model_path),
+            size_mb=_size_mb(path),
+            threads=int(report.get("num_threads", num_threads)),
+            median_ms=float(latency["median_ms"]),
+            p5_ms=float(latency["p5_ms"]),
+            p95_ms=float(latency["p95_ms"]),
+            mean_ms=float(latency["avg_ms"]),
+            runs=int(latency.get("num_runs", num_runs)),
+            backend="litert",
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise BenchmarkError(
+            f"litert-benchmark wrote a result without the expected latency "
+            f"fields ({error!r}): {json.dumps(report)[:500]}"
+        ) from error
+
+
+# -------------------------------------------------------------------- adb
+
+
+def _adb(adb, serial, *args, check_output=True):
+    """Runs `adb [-s serial] ARGS`; raises BenchmarkError naming the command."""
+    command = [adb, *(["-s", serial] if serial else []), *args]
+    shown = shlex.join(command)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise BenchmarkError(
+            f"Could not run `{shown}`: {error}. Is the Android platform-tools "
+            "`adb` installed and on PATH (or passed as `adb=`)?"
+        ) from error
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 or (check_output and ADB_ERRORS.search(output)):
+        hint = ""
+        if ADB_ERRORS.search(output):
+            hint = " Check that the phone is connected with USB debugging on (`adb devices`)."
+        raise BenchmarkError(
+            f"`{shown}` failed (exit code {proc.returncode}): {_reason(output)}.{hint}"
+        )
+    return output
+
+
+def parse_benchmark_model_output(text):
+    """Reads latency (ms) from `benchmark_model`'s output.
+
+    Returns:
+        A dict with `median_ms`, `p5_ms`, `p95_ms`, `mean_ms`, `runs` (or
+        `None` when unknown), `note` and `op_profile` (text from the first
+        "Profiling Info" line to the end, or `None`).
+
+    Raises:
+        BenchmarkError: no "Inference timings in us" line.
+    """
+    timings = _TIMINGS.search(text)
+    if not timings:
+        raise BenchmarkError(
+            "benchmark_model printed no 'Inference timings in us' line: "
+            f"{_reason(text)}"
+        )
+    mean_us = float(timings["avg"])
+    stats = None
+    # The last statistics line with percentiles before the timings is the timed
+    # runs' (the first is the warmup's); some builds print it after them.
+    before, after = text[: timings.start()], text[timings.end() :]
+    for chunk in (before, after):
+        for match in _COUNT_LINE.finditer(chunk):
+            fields = {key: float(value) for key, value in _STAT.findall(match.group(1))}
+            if {"median", "p5", "p95"} <= fields.keys():
+                stats = fields
+        if stats:
+            break
+    parsed = {"mean_ms": mean_us / 1000.0, "note": None, "op_profile": None}
+    if stats:
+        parsed.update(
+            median_ms=stats["median"] / 1000.0,
+            p5_ms=stats["p5"] / 1000.0,
+            p95_ms=stats["p95"] / 1000.0,
+            runs=int(stats["count"]) if "count" in stats else None,
+        )
+    else:
+        parsed.update(
+            median_ms=parsed["mean_ms"],
+            p5_ms=parsed["mean_ms"],
+            p95_ms=parsed["mean_ms"],
+            runs=None,
+            note=(
+                "this benchmark_model build prints no percentiles: "
+                "median, p5 and p95 are the average"
+            ),
+        )
+    profile = _PROFILE_START.search(text)
+    if profile:
+        parsed["op_profile"] = text[profile.start() :].strip()
+    return parsed
+
+
+def benchmark_adb(
+    model_path,
+    benchmark_binary,
+    num_threads=1,
+    num_runs=50,
+    warmup_runs=5,
+    use_xnnpack=True,
+    use_gpu=False,
+    use_nnapi=False,
+    op_profiling=False,
+    adb="adb",
+    serial=None,
+    device_dir=DEVICE_DIR,
+):
+    """Measures a `.tflite` model on an Android device with `benchmark_model`.
+
+    Pushes the model and the binary to `device_dir`, then runs
+    `benchmark_model --graph=... --num_threads=N --warmup_runs=W --num_runs=R
+    --use_xnnpack=true|false [--use_gpu=true] [--use_nnapi=true]
+    [--enable_op_profiling=true]` with `adb shell`.
+
+    Args:
+        model_path: Path of the `.tflite` file on this machine.
+        benchmark_binary: Path of the TFLite `benchmark_model` binary built
+            for the device (e.g. `android_aarch64_benchmark_model`).
+        num_threads: CPU threads. Defaults to `1`.
+        num_runs: Timed inferences. Defaults to `50`.
+        warmup_runs: Untimed inferences first. Defaults to `5`.
+        use_xnnpack: Use the XNNPACK delegate. Defaults to `True`.
+        use_gpu: Use the GPU delegate. Defaults to `False`.
+        use_nnapi: Use the NNAPI delegate. Defaults to `False`.
+        op_profiling: Keep the per-operator profile in `op_profile`.
+            Defaults to `False`.
+        adb: The adb executable. Defaults to `"adb"` (found on PATH).
+        serial: Device serial (`adb -s`), for more than one device.
+            Defaults to `None`.
+        device_dir: Working folder on the device.
+            Defaults to `"/data/local/tmp/keras_shufflenet"`.
+
+    Returns:
+        A `BenchmarkResult` with `backend="adb"`.
+
+    Raises:
+        FileNotFoundError: the model or the binary does not exist.
+        BenchmarkError: an adb command fails (no device, ...) or
+            `benchmark_model` prints no timings.
+    """
+    _check_counts(num_threads, num_runs, warmup_runs)
+    path = _check_model(model_path)
+    if not Path(benchmark_binary).is_file():
+        raise FileNotFoundError(
+            "No benchmark_model binary exists at that path; download or build the "
+            "TFLite `benchmark_model` for the device's CPU (e.g. "
+            f"android_aarch64_benchmark_model). Received: benchmark_binary="
+            f"{os.fspath(benchmark_binary)!r}"
+        )
+    device_dir = device_dir.rstrip("/")
+    device_model = f"{device_dir}/{path.name}"
+    device_binary = f"{device_dir}/benchmark_model"
+    _adb(adb, serial, "shell", "mkdir", "-p", shlex.quote(device_dir))
+    _adb(adb, serial, "push", str(path), f"{device_dir}/")
+    _adb(adb, serial, "push", os.fspath(benchmark_binary), device_binary)
+    _adb(adb, serial, "shell", "chmod", "+x", shlex.quote(device_binary))
+    flags = [
+        f"--graph={shlex.quote(device_model)}",
+        f"--num_threads={num_threads}",
+        f"--warmup_runs={warmup_runs}",
+        f"--num_runs={num_runs}",
+        f"--use_xnnpack={'true' if use_xnnpack else 'false'}",
+    ]
+    if use_gpu:
+        flags.append("--use_gpu=true")
+    if use_nnapi:
+        flags.append("--use_nnapi=true")
+    if op_profiling:
+        flags.append("--enable_op_profiling=true")
+    output = _adb(
+        adb, serial, "shell", shlex.quote(device_binary), *flags, check_output=False
+    )
+    parsed = parse_benchmark_model_output(output)
+    if op_profiling and parsed["op_profile"] is None:
+        parsed["note"] = "; ".join(
+            filter(None, [parsed["note"], "no operator profile in the output"])
+        )
+    if not op_profiling:
+        parsed["op_profile"] = None
+    return BenchmarkResult(
+        model=os.fspath(model_path),
+        size_mb=_size_mb(path),
+        threads=num_threads,
+        median_ms=parsed["median_ms"],
+        p5_ms=parsed["p5_ms"],
+        p95_ms=parsed["p95_ms"],
+        mean_ms=parsed["mean_ms"],
+        runs=parsed["runs"] or num_runs,
+        backend="adb",
+        note=parsed["note"],
+        op_profile=parsed["op_profile"],
+    )
+
+
+# ------------------------------------------------------------------ table
+
+
+def format_table(results):
+    """An aligned text table of `BenchmarkResult`s, notes below it."""
+    header = (
+        "model",
+        "backend",
+        "threads",
+        "size (MB)",
+        "median ms",
+        "p5 ms",
+        "p95 ms",
+    )
+    rows = [
+        (
+            os.path.basename(r.model),
+            r.backend,
+            str(r.threads),
+            f"{r.size_mb:.2f}",
+            f"{r.median_ms:.2f}",
+            f"{r.p5_ms:.2f}",
+            f"{r.p95_ms:.2f}",
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:])]
+        return "  ".join(cells).rstrip()
+
+    lines = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+    for r in results:
+        if r.note:
+            lines.append(
+                f"note ({os.path.basename(r.model)}, {r.threads} threads): {r.note}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,425 @@
+"""Benchmarks: LiteRT on this machine, and benchmark_model over a stand-in adb."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_shufflenet import benchmarking
+
+ROOT = Path(__file__).parents[1]
+DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory):
+    """A float and a full-int8 `.tflite` of a random 64x64 ShuffleNetV2 0.5x (and its
+    `.keras`), shared with test_evaluation.py through the session's temp folder."""
+    folder = tmp_path_factory.getbasetemp() / "tiny_tflite"
+    paths = {
+        k: folder / f"tiny_{k}" for k in ("float.tflite", "int8.tflite", "model.keras")
+    }
+    if (folder / "done").exists():
+        return paths
+    import keras
+    import tensorflow as tf
+
+    from keras_shufflenet import ShuffleNetV2
+
+    folder.mkdir(exist_ok=True)
+    keras.utils.set_random_seed(0)
+    model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
+    # Random weights leave the logits nearly equal (about 1e-6 apart); batch-norm
+    # statistics taken from one batch give activations, and logits, of order 1.
+    batch_norms = [
+        l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)
+    ]
+    for layer in batch_norms:
+        layer.momentum = 0.0
+    model(np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)), training=True)
+    for layer in batch_norms:
+        layer.momentum = 0.99
+    model.save(paths["model.keras"])
+    signature = [tf.TensorSpec([1, 64, 64, 3], tf.float32)]
+    model.export(
+        paths["float.tflite"], format="litert", input_signature=signature, verbose=False
+    )
+
+    def representative_data():
+        rng = np.random.default_rng(0)
+        for _ in range(8):
+            yield [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")]
+
+    model.export(
+        paths["int8.tflite"],
+        format="litert",
+        input_signature=signature,
+        verbose=False,
+        optimizations=[tf.lite.Optimize.DEFAULT],
+        representative_dataset=representative_data,
+        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+        inference_input_type=tf.int8,
+        inference_output_type=tf.int8,
+    )
+    (folder / "done").touch()
+    return paths
+
+
+def run_cli(tmp_path, *args, env=None):
+    """Runs `python -m keras_shufflenet.cli ARGS` as the console script would run."""
+    env = {
+        **os.environ,
+        **(env or {}),
+        "KERAS_HOME": str(tmp_path / "keras_home"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "keras_shufflenet.cli", *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+
+
+# ---------------------------------------------------------------- local
+
+
+def test_benchmark_local_float_and_int8(tiny_tflite):
+    results = [
+        benchmarking.benchmark_local(tiny_tflite[k], num_runs=10, warmup_runs=1)
+        for k in ("float.tflite", "int8.tflite")
+    ]
+    for result, key in zip(results, ("float.tflite", "int8.tflite")):
+        assert result.backend == "litert"
+        assert result.threads == 1 and result.runs == 10
+        assert result.median_ms > 0
+        assert result.p5_ms <= result.median_ms <= result.p95_ms
+        assert result.mean_ms > 0
+        assert result.size_mb == pytest.approx(
+            os.path.getsize(tiny_tflite[key]) / 2**20
+        )
+        assert result.note is None and result.op_profile is None
+    assert results[1].size_mb < results[0].size_mb / 2  # int8 weights
+    table = benchmarking.format_table(results)
+    lines = table.splitlines()
+    assert lines[0].split() == ["model", "backend", "threads", "size", "(MB)", "median",
+                                "ms", "p5", "ms", "p95", "ms"]  # fmt: skip
+    assert "tiny_float.tflite" in lines[2] and "tiny_int8.tflite" in lines[3]
+    assert f"{results[1].size_mb:.2f}" in lines[3]
+    assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
+
+
+def test_benchmark_local_errors(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        benchmarking.benchmark_local(tmp_path / "missing.tflite")
+    with pytest.raises(ValueError, match="num_runs=0"):
+        benchmarking.benchmark_local(tmp_path / "missing.tflite", num_runs=0)
+
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    with pytest.raises(
+        benchmarking.BenchmarkError, match="litert-benchmark failed"
+    ) as info:
+        benchmarking.benchmark_local(junk, num_runs=1, warmup_runs=0)
+    assert "junk.tflite" in str(info.value)
+    assert "Failed" in str(info.value)  # the tool's own reason, from its stderr
+
+    # No litert-benchmark anywhere.
+    monkeypatch.setattr(benchmarking.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(benchmarking.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(benchmarking.BenchmarkError, match="pip install ai-edge-litert"):
+        benchmarking.benchmark_local(junk)
+
+
+# ------------------------------------------------------------------ adb
+
+FAKE_ADB = r"""#!{python}
+import json, os, sys
+
+argv = sys.argv[1:]
+with open(os.environ["FAKE_ADB_LOG"], "a") as log:
+    log.write(json.dumps(argv) + "\n")
+mode = os.environ.get("FAKE_ADB_MODE", "ok")
+if mode == "nodevice":
+    sys.stderr.write("adb: error: no devices/emulators found\n")
+    sys.exit(1)
+rest = argv[2:] if argv[:1] == ["-s"] else argv
+if rest[:1] == ["shell"] and rest[1].endswith("/benchmark_model"):
+    flags = rest[2:]
+    graph = [f for f in flags if f.startswith("--graph=")][0][len("--graph="):]
+    threads = [f for f in flags if f.startswith("--num_threads=")][0].split("=")[1]
+    print("INFO: STARTING!")
+    print("INFO: Log parameter values verbosely: [0]")
+    print("INFO: Num threads: [%s]" % threads)
+    print("INFO: Graph: [%s]" % graph)
+    print("INFO: #threads used for CPU inference: [%s]" % threads)
+    print("INFO: Use xnnpack: [1]")
+    print("INFO: Loaded model %s" % graph)
+    print("INFO: Initialized TensorFlow Lite runtime.")
+    print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+    print("INFO: Explicitly applied XNNPACK delegate, and the model graph will be "
+          "completely executed by the delegate.")
+    print("INFO: The input model file size (MB): 1.45477")
+    print("INFO: Initialized session in 5.685ms.")
+    print("INFO: Running benchmark for at least 5 iterations and at least 0.5 seconds "
+          "but terminate if exceeding 150 seconds.")
+    if mode == "ok":
+        print("INFO: count=35 first=18535 curr=14300 min=14102 max=18535 avg=14462.3 "
+              "std=712 p5=14110 median=14390 p95=18001")
+    elif mode == "old":
+        print("INFO: count=35 first=18535 curr=14300 min=14102 max=18535 avg=14462.3 std=712")
+    print("")
+    print("INFO: Running benchmark for at least 50 iterations and at least 1 seconds "
+          "but terminate if exceeding 150 seconds.")
+    if mode == "ok":
+        print("INFO: count=50 first=14241 curr=14105 min=13984 max=14877 avg=14154.1 "
+              "std=160 p5=13999 median=14102 p95=14520")
+    elif mode == "old":
+        print("INFO: count=50 first=14241 curr=14105 min=13984 max=14877 avg=14154.1 std=160")
+    print("")
+    print("INFO: Inference timings in us: Init: 5685, First inference: 18535, "
+          "Warmup (avg): 14462.3, Inference (avg): 14154.1")
+    print("INFO: Note: as the benchmark tool itself affects memory footprint, the "
+          "following is only APPROXIMATE to the actual memory footprint of the model "
+          "at runtime. Take the information at your discretion.")
+    print("INFO: Memory footprint delta from the start of the tool (MB): "
+          "init=6.42188 overall=10.5234")
+    if "--enable_op_profiling=true" in flags:
+        print("Operator-wise Profiling Info for Regular Benchmark Runs:")
+        print("============================== Run Order ==============================")
+        print("\t [node type]\t [first]\t [avg ms]\t [%]\t [cdf%]\t [mem KB]\t"
+              "[times called]\t[Name]")
+        print("\t TfLiteXNNPackDelegate\t 14.102\t 14.050\t 99.9%\t 99.9%\t 0.000\t 1\t"
+              "[StatefulPartitionedCall_1:0]_1")
+        print("Timings (microseconds): count=50 first=14102 curr=14050 min=13901 "
+              "max=14800 avg=14050 std=150 p5=1 median=2 p95=3")
+        print("Memory (bytes): count=0")
+        print("1 nodes observed")
+"""
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    """A stand-in `adb` first on PATH; returns a reader of its logged argv."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    adb = bin_dir / "adb"
+    adb.write_text(FAKE_ADB.replace("{python}", sys.executable))
+    adb.chmod(0o755)
+    log = tmp_path / "adb_log.jsonl"
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), os.environ["PATH"]]))
+    monkeypatch.setenv("FAKE_ADB_LOG", str(log))
+    monkeypatch.setenv("FAKE_ADB_MODE", "ok")
+
+    def calls():
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+    return calls
+
+
+@pytest.fixture
+def phone_files(tmp_path):
+    model = tmp_path / "snv2_int8.tflite"
+    model.write_bytes(b"\0" * 1_525_440)
+    binary = tmp_path / "android_aarch64_benchmark_model"
+    binary.write_bytes(b"\x7fELF fake")
+    return model, binary
+
+
+def test_benchmark_adb_calls_and_parsing(fake_adb, phone_files):
+    model, binary = phone_files
+    result = benchmarking.benchmark_adb(
+        model, binary, num_threads=4, num_runs=50, warmup_runs=3, use_gpu=True,
+        serial="emulator-5554",
+    )  # fmt: skip
+    s = ["-s", "emulator-5554"]
+    assert fake_adb() == [
+        [*s, "shell", "mkdir", "-p", DEVICE_DIR],
+        [*s, "push", str(model), DEVICE_DIR + "/"],
+        [*s, "push", str(binary), DEVICE_DIR + "/benchmark_model"],
+        [*s, "shell", "chmod", "+x", DEVICE_DIR + "/benchmark_model"],
+        [
+            *s, "shell", DEVICE_DIR + "/benchmark_model",
+            f"--graph={DEVICE_DIR}/snv2_int8.tflite",
+            "--num_threads=4", "--warmup_runs=3", "--num_runs=50",
+            "--use_xnnpack=true", "--use_gpu=true",
+        ],
+    ]  # fmt: skip
+    assert result.backend == "adb"
+    assert result.threads == 4 and result.runs == 50
+    # The timed runs' line, not the warmup's (microseconds -> milliseconds).
+    assert result.median_ms == pytest.approx(14.102)
+    assert result.p5_ms == pytest.approx(13.999)
+    assert result.p95_ms == pytest.approx(14.520)
+    assert result.mean_ms == pytest.approx(14.1541)
+    assert result.size_mb == pytest.approx(1_525_440 / 2**20)
+    assert result.note is None and result.op_profile is None
+    table = benchmarking.format_table([result])
+    assert "snv2_int8.tflite  adb" in table and "14.10" in table and "14.52" in table
+
+
+def test_benchmark_adb_flags_and_op_profile(fake_adb, phone_files):
+    model, binary = phone_files
+    result = benchmarking.benchmark_adb(
+        model, binary, use_xnnpack=False, use_nnapi=True, op_profiling=True,
+        device_dir="/data/local/tmp/other/",
+    )  # fmt: skip
+    calls = fake_adb()
+    assert [c[:2] for c in calls] == [["shell", "mkdir"], ["push", str(model)],
+                                      ["push", str(binary)], ["shell", "chmod"],
+                                      ["shell", "/data/local/tmp/other/benchmark_model"]]  # fmt: skip
+    assert calls[0][-1] == "/data/local/tmp/other"
+    assert calls[-1][2:] == [
+        "--graph=/data/local/tmp/other/snv2_int8.tflite", "--num_threads=1",
+        "--warmup_runs=5", "--num_runs=50", "--use_xnnpack=false", "--use_nnapi=true",
+        "--enable_op_profiling=true",
+    ]  # fmt: skip
+    assert result.op_profile.startswith("Operator-wise Profiling Info")
+    assert "TfLiteXNNPackDelegate" in result.op_profile
+    # The profile's own "Timings (microseconds): count=..." line is not the latency.
+    assert result.median_ms == pytest.approx(14.102)
+
+
+@pytest.mark.parametrize("mode", ["old", "nocount"])
+def test_benchmark_adb_without_percentiles_falls_back_to_avg(
+    fake_adb, phone_files, monkeypatch, mode
+):
+    monkeypatch.setenv("FAKE_ADB_MODE", mode)
+    result = benchmarking.benchmark_adb(*phone_files, num_runs=20)
+    assert result.median_ms == result.p5_ms == result.p95_ms == pytest.approx(14.1541)
+    assert result.mean_ms == pytest.approx(14.1541)
+    assert result.runs == 20
+    assert "average" in result.note
+    assert "note (snv2_int8.tflite" in benchmarking.format_table([result])
+
+
+def test_benchmark_adb_no_device(fake_adb, phone_files, monkeypatch):
+    monkeypatch.setenv("FAKE_ADB_MODE", "nodevice")
+    with pytest.raises(benchmarking.BenchmarkError) as info:
+        benchmarking.benchmark_adb(*phone_files, serial="R58M")
+    message = str(info.value)
+    assert (
+        "`adb -s R58M shell mkdir -p /data/local/tmp/keras_shufflenet` failed"
+        in message
+    )
+    assert "no devices/emulators found" in message and "adb devices" in message
+    assert len(fake_adb()) == 1  # stops at the first failure
+
+
+def test_benchmark_adb_input_errors(tmp_path, phone_files):
+    model, binary = phone_files
+    with pytest.raises(FileNotFoundError, match="benchmark_binary="):
+        benchmarking.benchmark_adb(model, tmp_path / "nope")
+    with pytest.raises(
+        benchmarking.BenchmarkError, match="Could not run `.*no-such-adb"
+    ):
+        benchmarking.benchmark_adb(model, binary, adb=str(tmp_path / "no-such-adb"))
+
+
+def test_parse_benchmark_model_output_errors_and_formats():
+    with pytest.raises(benchmarking.BenchmarkError, match="Failed to mmap model"):
+        benchmarking.parse_benchmark_model_output(
+            "INFO: STARTING!\nERROR: Failed to mmap model /data/local/tmp/x.tflite\n"
+        )
+    # No log prefix, big numbers in C++ stream notation.
+    parsed = benchmarking.parse_benchmark_model_output(
+        "count=10 first=1.2e+06 curr=1.1e+06 min=1e+06 max=1.3e+06 avg=1.15e+06 "
+        "std=1000 p5=1.01e+06 median=1.14e+06 p95=1.29e+06\n"
+        "Inference timings in us: Init: 5685, First inference: 1.2e+06, "
+        "Warmup (avg): 1.2e+06, Inference (avg): 1.15e+06\n"
+    )
+    assert parsed["median_ms"] == pytest.approx(1140)
+    assert parsed["p5_ms"] == pytest.approx(1010) and parsed["runs"] == 10
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_benchmark_local(tmp_path, tiny_tflite):
+    json_out = tmp_path / "bench.json"
+    result = run_cli(
+        tmp_path, "benchmark", tiny_tflite["float.tflite"], tiny_tflite["int8.tflite"],
+        "--threads", "1", "2", "--runs", "5", "--warmup", "1", "--json-out", json_out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("model") and len(lines) == 6
+    assert [line.split()[:3] for line in lines[2:]] == [
+        ["tiny_float.tflite", "litert", "1"],
+        ["tiny_float.tflite", "litert", "2"],
+        ["tiny_int8.tflite", "litert", "1"],
+        ["tiny_int8.tflite", "litert", "2"],
+    ]
+    saved = json.loads(json_out.read_text())
+    assert [r["threads"] for r in saved] == [1, 2, 1, 2] and saved[0]["median_ms"] > 0
+
+
+def test_cli_benchmark_adb(tmp_path, fake_adb, phone_files):
+    model, binary = phone_files
+    result = run_cli(
+        tmp_path, "benchmark", model, "--adb", "--benchmark-binary", binary,
+        "--serial", "emulator-5554", "--gpu", "--op-profiling", "--threads", "4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = result.stdout.splitlines()[2].split()
+    assert row == ["snv2_int8.tflite", "adb", "4", "1.45", "14.10", "14.00", "14.52"]
+    assert "Operator-wise Profiling Info" in result.stdout
+    run = fake_adb()[-1]
+    assert run[:4] == ["-s", "emulator-5554", "shell", DEVICE_DIR + "/benchmark_model"]
+    assert "--use_gpu=true" in run and "--enable_op_profiling=true" in run
+
+
+def test_cli_benchmark_errors(tmp_path, fake_adb, phone_files, monkeypatch, capsys):
+    from keras_shufflenet import cli
+
+    model, binary = phone_files
+    cases = [  # in this process: the same `main` the console script runs
+        (["benchmark", str(tmp_path / "missing.tflite")], "missing.tflite"),
+        (["benchmark", str(model), "--gpu"], "--gpu only apply with --adb"),
+        (["benchmark", str(model), "--adb"], "--adb needs --benchmark-binary"),
+    ]
+    for args, expected in cases:
+        assert cli.main(args) == 2, args
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("error: ") and expected in error, (args, error)
+        assert "\n" not in error
+
+    monkeypatch.setenv("FAKE_ADB_MODE", "nodevice")
+    result = run_cli(
+        tmp_path, "benchmark", model, "--adb", "--benchmark-binary", binary
+    )
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: `adb shell mkdir -p ") and "no devices" in error
+    assert "Traceback" not in result.stderr
+
+
+def test_absl_benchmark_program(tmp_path, fake_adb, phone_files):
+    model, binary = phone_files
+    json_out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable, str(ROOT / "tflite" / "benchmark.py"), f"--models={model}",
+            "--threads=1,4", "--adb", f"--benchmark_binary={binary}", "--nouse_xnnpack",
+            f"--json_out={json_out}",
+        ],
+        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[2] for line in result.stdout.splitlines()[2:]] == ["1", "4"]
+    assert sum("--use_xnnpack=false" in call for call in fake_adb()) == 2
+    assert [r["backend"] for r in json.loads(json_out.read_text())] == ["adb", "adb"]
