@@ -1,13 +1,15 @@
 """The inference graph exported to phones: the same function, cheaper ops.
 
-`deployment_model` clones a ShuffleNet with a fixed batch-1 input and two
-exact rewrites that mobile runtimes reward:
+`deployment_model` rebuilds a ShuffleNet with a fixed batch-1 input and
+exact rewrites that mobile runtimes reward (a plain V2 also gets the fused
+shuffles of `deploy_v2`):
 
 - Preprocessing `x * scale + offset` (per channel) becomes `x + offset / scale`
   with `scale` folded into `conv1`'s kernel: one add instead of a multiply
   and an add, both of which int8 kernels run slowly at full resolution.
   (Folding the offset too would change the values `conv1` sees at the
-  zero-padded border, so it stays an add.)
+  zero-padded border, so it stays an add, done on rows of `W * C` values,
+  which vectorises where a 3-wide broadcast does not.)
 - An average pool (ShuffleNet V1's shortcut) becomes the equal depthwise
   convolution with weights `1 / k**2`: XNNPACK runs int8 depthwise
   convolutions but not int8 average pools, which would split the graph.
@@ -17,10 +19,11 @@ exact rewrites that mobile runtimes reward:
   the consumers' weights instead.
 """
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers
 
+from keras_shufflenet import deploy_v2, specs
 from keras_shufflenet.layers import ChannelShuffle
 
 
@@ -33,8 +36,14 @@ class ChannelOffset(keras.layers.Layer):
         self.offset = [float(v) for v in np.ravel(offset)]
 
     def call(self, inputs):
-        offset = keras.ops.convert_to_tensor(self.offset, dtype=self.compute_dtype)
-        return keras.ops.cast(inputs, self.compute_dtype) + offset
+        x = keras.ops.cast(inputs, self.compute_dtype)
+        offset = np.asarray(self.offset, "float32")
+        _, height, width, channels = x.shape
+        if height is None or width is None:
+            return x + keras.ops.convert_to_tensor(offset, dtype=self.compute_dtype)
+        rows = keras.ops.reshape(x, (-1, height, width * channels))
+        rows = rows + keras.ops.convert_to_tensor(np.tile(offset, width), dtype=self.compute_dtype)
+        return keras.ops.reshape(rows, (-1, height, width, channels))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -95,26 +104,15 @@ def deployment_model(model, input_shape):
     """An equivalent model with a batch-1 `input_shape` and the rewrites above."""
     readers = _consumers(model)
     weights = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}
-    dropped = set()
-    for layer in model.layers:
-        if isinstance(layer, ChannelShuffle):
-            consumers = readers.get(layer.name, [])
-            if consumers and all(_absorbs_permutation(r, readers) for r in consumers):
-                channels = layer.output.shape[-1]
-                inverse = np.argsort(_shuffle_permutation(channels, layer.groups))
-                for consumer in consumers:
-                    _permute_inputs(consumer, inverse, readers, weights)
-                dropped.add(layer.name)
-    offset_layer = None
-    for layer in model.layers:
-        if isinstance(layer, layers.Rescaling) and layer.name == "preprocessing":
-            scale = np.broadcast_to(np.asarray(layer.scale, "float32"), (model.input.shape[-1],))
-            offset = np.broadcast_to(np.asarray(layer.offset, "float32"), scale.shape)
-            (conv,) = [r for r in _first_conv_path(layer, readers)]
-            kernel, *rest = weights[conv.name]
-            weights[conv.name] = [kernel * scale[None, None, :, None], *rest]
-            offset_layer = (layer.name, offset / scale)
-
+    offset = _fold_preprocessing(model, readers, weights)
+    inputs = keras.Input(batch_shape=(1, *input_shape), name=model.input.name)
+    try:
+        spec = specs.spec_from_model(model)
+    except ValueError:
+        spec = None
+    if spec is not None and deploy_v2.supports(model, spec):
+        return _fused_v2(model, spec, inputs, weights, offset)
+    dropped = _drop_absorbable_shuffles(model, readers, weights)
     for layer in model.layers:
         if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
             kh, kw = layer.pool_size
@@ -128,16 +126,58 @@ def deployment_model(model, input_shape):
             return layers.DepthwiseConv2D(
                 layer.pool_size, strides=layer.strides, use_bias=False, name=layer.name
             )
-        if offset_layer and layer.name == offset_layer[0]:
-            return ChannelOffset(offset_layer[1], name=layer.name)
+        if offset is not None and layer.name == "preprocessing":
+            return ChannelOffset(offset, name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
-    inputs = keras.Input(batch_shape=(1, *input_shape), name=model.input.name)
     deployed = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone)
     for layer in deployed.layers:
         if weights.get(layer.name):
             layer.set_weights(weights[layer.name])
     return deployed
+
+
+def _fold_preprocessing(model, readers, weights):
+    """Folds the `preprocessing` scale into the first conv; returns the offset left."""
+    layer = next((l for l in model.layers if l.name == "preprocessing"), None)
+    if not isinstance(layer, layers.Rescaling):
+        return None
+    channels = model.input.shape[-1]
+    scale = np.broadcast_to(np.asarray(layer.scale, "float32"), (channels,))
+    offset = np.broadcast_to(np.asarray(layer.offset, "float32"), (channels,))
+    for conv in _first_conv_path(layer, readers):
+        kernel, *rest = weights[conv.name]
+        weights[conv.name] = [kernel * scale[None, None, :, None], *rest]
+    return offset / scale
+
+
+def _drop_absorbable_shuffles(model, readers, weights):
+    """Names of shuffles whose permutation went into their consumers' weights."""
+    dropped = set()
+    for layer in model.layers:
+        if isinstance(layer, ChannelShuffle):
+            consumers = readers.get(layer.name, [])
+            if consumers and all(_absorbs_permutation(r, readers) for r in consumers):
+                channels = layer.output.shape[-1]
+                inverse = np.argsort(_shuffle_permutation(channels, layer.groups))
+                for consumer in consumers:
+                    _permute_inputs(consumer, inverse, readers, weights)
+                dropped.add(layer.name)
+    return dropped
+
+
+def _fused_v2(model, spec, inputs, weights, offset):
+    port = deploy_v2.Porter(model, weights)
+    x = inputs
+    if offset is not None:
+        x = ChannelOffset(offset, name="preprocessing")(x)
+    for name in ("conv1_pad", "conv1", "conv1_bn", "conv1_relu", "maxpool_pad", "maxpool"):
+        x = port.apply(name, x)
+    x = deploy_v2.fused_stages(port, spec, x)
+    names = [layer.name for layer in model.layers]
+    for name in names[names.index("conv5_relu") + 1:]:
+        x = port.apply(name, x)
+    return keras.Model(inputs, x, name=model.name)
 
 
 def _first_conv_path(layer, readers):
