@@ -3,7 +3,9 @@
 `export_tflite` writes a batch-1 model: float32, float16, dynamic-range or
 full-int8 (every op integer, int8 or uint8 input and output). The graph is
 the exact `deploy.deployment_model` of the Keras model, converted with Keras'
-own LiteRT export (TensorFlow backend). The file appears only when complete.
+own LiteRT export (TensorFlow backend). A quantization-aware-trained model
+(tf_keras, from `keras_shufflenet.quantization`) converts to full int8 with
+the ranges it learnt. The file appears only when complete.
 """
 
 import os
@@ -97,12 +99,37 @@ def _converter_options(quantization, calibration, io_dtype):
     return options
 
 
+def _is_qat_model(model):
+    return type(model).__module__.startswith("tf_keras")
+
+
+def _convert_qat(model, input_shape, io_dtype):
+    """Full-int8 flatbuffer of a tf_keras QAT model (its fake-quant ranges).
+
+    A concrete function converts in seconds; `from_keras_model` would first
+    write a SavedModel of every tf_keras layer.
+    """
+    import tensorflow as tf
+
+    signature = tf.TensorSpec((1, *input_shape), tf.float32)
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(signature)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    converter.experimental_lower_to_saved_model = False
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = (
+        tf.int8 if io_dtype == "int8" else tf.uint8
+    )
+    return converter.convert()
+
+
 def export_tflite(model, path, quantization="int8", representative_data=None, *,
                   io_dtype="int8", input_size=None, resize=None, crop=None):
     """Writes `model` as a batch-1 TensorFlow Lite model.
 
     Args:
-        model: A Keras 3 ShuffleNet (or any Keras 3 image model).
+        model: A Keras 3 ShuffleNet, or the QAT model that
+            `keras_shufflenet.quantization.quantize_model` returns (int8 only,
+            no `representative_data` needed).
         path: Output `.tflite` path. Written atomically.
         quantization: `"int8"` (full integer: every op and the input and
             output are integer), `"float16"` (float16 weights),
@@ -124,7 +151,13 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
     Returns:
         The `Path` written.
     """
-    if keras.backend.backend() != "tensorflow":
+    qat = _is_qat_model(model)
+    if qat and quantization != "int8":
+        raise ValueError(
+            'A quantization-aware-trained model exports as quantization="int8". '
+            f"Received: quantization={quantization!r}"
+        )
+    if not qat and keras.backend.backend() != "tensorflow":
         raise ValueError(
             "TFLite export needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
             f"Received: backend={keras.backend.backend()!r}"
@@ -145,7 +178,7 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         input_size = np.shape(representative_data)[1:3]  # take the data's size
     input_shape = _input_shape(model, input_size)
     calibration = None
-    if quantization == "int8":
+    if quantization == "int8" and not qat:
         if representative_data is None:
             raise ValueError(
                 'quantization="int8" needs `representative_data` to calibrate activation '
@@ -154,10 +187,14 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         calibration = _calibration_images(representative_data, input_shape, resize, crop)
     import tensorflow as tf
 
-    deployed = deploy.deployment_model(model, input_shape)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".partial.tflite")
     os.close(fd)
     try:
+        if qat:
+            Path(tmp).write_bytes(_convert_qat(model, input_shape, io_dtype))
+            os.replace(tmp, path)
+            return path
+        deployed = deploy.deployment_model(model, input_shape)
         deployed.export(
             tmp,
             format="litert",

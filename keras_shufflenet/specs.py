@@ -105,3 +105,39 @@ def v1_spec(groups=3, alpha=1.0):
             _round_to_multiple(c * alpha, 4 * groups) for c in V1_CHANNELS[groups]
         ),
     )
+
+
+def spec_from_model(model):
+    """The spec of a ShuffleNet built by this package, read off its layers.
+
+    Works on the Keras 3 models and on their tf_keras twins (see
+    `keras_shufflenet.quantization`): the version comes from the presence of
+    `conv5`, the widths from the stage outputs and, for V1, the group count
+    from `stage2_unit2_compress`.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+
+    def channels(prefix):
+        last = [layer for name, layer in layers.items() if name.startswith(prefix)]
+        return last[-1].output.shape[-1] if last else None
+
+    found = (channels("conv1"), *(channels(f"{stage}_") for stage in STAGE_NAMES))
+    if "conv5" in layers:
+        candidates = [v2_spec(alpha) for alpha in V2_CHANNELS]
+        found += (channels("conv5"),)
+    else:
+        groups = getattr(layers.get("stage2_unit2_compress"), "groups", None)
+        candidates = []
+        if groups in V1_CHANNELS:
+            candidates = [v1_spec(groups, alpha) for alpha in V1_ALPHAS]
+    for spec in candidates:
+        expected = (spec.stem_channels, *spec.stage_channels)
+        if spec.head_channels:
+            expected += (spec.head_channels,)
+        if found == expected:
+            return spec
+    raise ValueError(
+        "Expected a ShuffleNet V1 or V2 built by keras_shufflenet (layers conv1, "
+        "stage2..stage4 and, for V2, conv5, with a known width). "
+        f"Received: model.name={model.name!r}"
+    )

@@ -1,0 +1,62 @@
+"""Quantization-aware training of ShuffleNets with tensorflow-model-optimization.
+
+tfmot works on tf_keras (Keras 2) models, so `quantize_model` rebuilds the
+Keras 3 model in tf_keras, layer for layer and with the same names, copies the
+float weights, and applies tfmot's default 8-bit scheme::
+
+    model = keras_shufflenet.ShuffleNetV2(alpha=1.0, input_shape=(224, 224, 3))
+    qat_model = quantize_model(model)          # a tf_keras model
+    qat_model.compile(...); qat_model.fit(...)
+    qat_model.save("qat.h5")                   # load back inside quantize_scope()
+
+The twin has the layers and names of the original, with one change of type:
+`preprocessing` (a `Rescaling`) becomes an equivalent frozen 1x1 convolution,
+which converts to one integer op (see `twin`). How each layer is quantized is
+described in `qat` and `configs`.
+
+This subpackage is the only place that imports tf_keras and tfmot, and only
+when one of its functions is called: `import keras_shufflenet` needs neither.
+"""
+
+
+def quantize_model(model, quantize=True):
+    """Rebuilds a ShuffleNet of this package in tf_keras, ready for QAT.
+
+    Args:
+        model: A Keras 3 `ShuffleNetV1` or `ShuffleNetV2` built by this
+            package, with any `include_top`, `pooling`, `classes`,
+            `classifier_activation` (a built-in one),
+            `include_preprocessing` and input shape.
+        quantize: Whether to apply quantization-aware training. `False`
+            returns the float tf_keras twin (same weights, same outputs).
+            Defaults to `True`.
+
+    Returns:
+        A tf_keras functional model: the QAT model (fake quantization at the
+        places TFLite quantizes, trainable and compile-able), or the float
+        twin. Its layer names are those of `model` (with tfmot's `quant_`
+        prefix after QAT).
+
+    Raises:
+        ValueError: if `model` is not a ShuffleNet of this package.
+    """
+    from keras_shufflenet.quantization import qat, twin
+
+    tf_keras_model = twin.build_twin(model)
+    if not quantize:
+        return tf_keras_model
+    return qat.quantize(tf_keras_model)
+
+
+def quantize_scope():
+    """A scope in which saved QAT models of this package load (tf_keras)::
+
+        with quantize_scope():
+            qat_model = tf_keras.models.load_model(path)
+    """
+    from keras_shufflenet.quantization import qat
+
+    return qat.quantize_scope()
+
+
+__all__ = ["quantize_model", "quantize_scope"]
