@@ -1,11 +1,12 @@
-"""The `keras-shufflenet` command: classify images and list the variants."""
+"""The `keras-shufflenet` command: classify, list, export, benchmark, evaluate."""
 
 import argparse
 import os
 import sys
 import traceback
 
-DEFAULT_RESIZE, DEFAULT_CROP = 256, 224
+from keras_shufflenet.zoo import VERSIONS, weights_argument
+
 INFO_FORMAT = "{:<22} {:>11} {:>10} {:>7} {:>12}"
 
 EXAMPLES = """examples:
@@ -14,6 +15,9 @@ EXAMPLES = """examples:
   keras-shufflenet predict cat.jpg --model v1 --groups 8 --alpha 1.0
   keras-shufflenet predict cat.jpg --weights my_model.weights.h5
   keras-shufflenet info --model v2
+  keras-shufflenet export --model shufflenetv2 --alpha 1.0 --quantization int8 \
+      --calibration-dir photos/ --output snv2.tflite
+  keras-shufflenet export --model v1 --groups 3 --quantization float16 --output snv1_fp16.tflite
   keras-shufflenet benchmark snv2_int8.tflite snv2_fp32.tflite --threads 1 4
   keras-shufflenet benchmark snv2_int8.tflite --adb \
       --benchmark-binary android_aarch64_benchmark_model --gpu
@@ -23,34 +27,14 @@ EXAMPLES = """examples:
 """
 
 
-def _spec(model, groups, alpha):
-    from keras_shufflenet import specs
-
-    return specs.v2_spec(alpha) if model == "v2" else specs.v1_spec(groups, alpha)
-
-
-def _eval_size(spec, weights):
-    """Published evaluation `(resize, crop)` of `spec`, else 256/224."""
-    from keras_shufflenet import weights as weights_lib
-
-    weights_lib.check_weights_argument(weights)
-    try:
-        entry = weights_lib.get_entry(spec)
-    except ValueError:
-        if weights == "imagenet":
-            raise
-        return DEFAULT_RESIZE, DEFAULT_CROP
-    return entry.resize, entry.crop
-
-
 def predict(args):
     """Prints the top-k ImageNet classes of each image."""
-    from keras_shufflenet import builder, imagenet, images
+    from keras_shufflenet import builder, imagenet, images, zoo
 
     if not 1 <= args.top <= imagenet.NUM_CLASSES:
         raise ValueError(f"--top must be in [1, 1000]. Received: --top={args.top}")
-    spec = _spec(args.model, args.groups, args.alpha)
-    resize, crop = _eval_size(spec, args.weights)
+    spec = zoo.spec_for(args.model, args.alpha, args.groups)
+    resize, crop = zoo.eval_size(spec, args.weights)
     batch = images.load_images(args.images, resize, crop)  # fails before the build
     model = builder.build_model(spec, weights=args.weights)
     preds = model.predict(batch.astype("float32"), verbose=0)
@@ -166,40 +150,72 @@ def benchmark(args):
 
 def evaluate(args):
     """Prints how a `.tflite` model agrees with its Keras model on images."""
-    from keras_shufflenet import builder, evaluation
+    from keras_shufflenet import evaluation, zoo
 
-    if args.keras_model:
-        import keras
-
-        if args.weights != "imagenet":
-            raise ValueError(
-                "Pass either --keras-model or --weights, not both. "
-                f"Received: --keras-model={args.keras_model} --weights={args.weights}"
-            )
-        if not str(args.keras_model).endswith(".keras"):
-            raise ValueError(
-                "--keras-model expects a saved `.keras` model. "
-                f"Received: --keras-model={args.keras_model}"
-            )
-        if not os.path.isfile(args.keras_model):
-            raise FileNotFoundError(
-                f"No file exists at that path. Received: --keras-model={args.keras_model}"
-            )
-        model = keras.saving.load_model(args.keras_model)
-        resize, crop = DEFAULT_RESIZE, DEFAULT_CROP
-    else:
-        spec = _spec(args.model, args.groups, args.alpha)
-        resize, crop = _eval_size(spec, args.weights)
-        model = None
+    model, resize, crop = zoo.load(args.model, args.alpha, args.groups, args.weights, args.keras_model)
     if args.crop and not args.resize:  # keep the resize/crop ratio (256/224)
         resize = int(args.crop * resize / crop)
     resize, crop = args.resize or resize, args.crop or crop
-    if model is None:
-        model = builder.build_model(spec, weights=args.weights)
     result = evaluation.evaluate_tflite(
         args.tflite, model, args.images, resize=resize, crop=crop, limit=args.limit
     )
     print(result.summary())
+
+
+def export(args):
+    """Writes a `.tflite` model (int8 calibrated on a folder of images)."""
+    from keras_shufflenet import zoo
+    from keras_shufflenet.export import export_tflite
+
+    if args.quantization == "int8" and not args.calibration_dir:
+        raise ValueError(
+            "int8 export needs --calibration-dir, a folder of representative images. "
+            "Received: --calibration-dir=None"
+        )
+    model, resize, crop = zoo.load(args.model, args.alpha, args.groups, args.weights, args.keras_model)
+    size = args.input_size or crop
+    path = export_tflite(
+        model,
+        args.output,
+        args.quantization,
+        args.calibration_dir,
+        io_dtype=args.io_dtype,
+        input_size=size,
+        resize=int(size * resize / crop),
+        crop=size,
+    )
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MB, {args.quantization})")
+
+
+def _add_model_arguments(parser, saved_model=True):
+    """--model/--alpha/--groups/--weights (and --keras-model), shared by the commands."""
+    parser.add_argument("--model", choices=sorted(VERSIONS), default="v2", help="default: v2")
+    parser.add_argument("--alpha", type=float, default=1.0, help="width multiplier (default: 1.0)")
+    parser.add_argument("--groups", type=int, default=3, help="V1 group count (default: 3)")
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        type=weights_argument,
+        help="'imagenet' (default), 'none' (random) or a weights file (.weights.h5, .keras, .pth)",
+    )
+    if saved_model:
+        parser.add_argument("--keras-model", metavar="PATH", help="a saved .keras model instead")
+
+
+def _add_export_command(commands):
+    p = commands.add_parser("export", help="write a .tflite model (int8, float16, ...)")
+    _add_model_arguments(p)
+    p.add_argument(
+        "--quantization",
+        choices=("int8", "float16", "float32", "dynamic"),
+        default="int8",
+        help="default: int8 (every op integer)",
+    )
+    p.add_argument("--calibration-dir", metavar="DIR", help="representative images (int8)")
+    p.add_argument("--io-dtype", choices=("int8", "uint8"), default="int8", help="int8 model input/output")
+    p.add_argument("--input-size", type=_positive_int, help="input height and width (default: 224)")
+    p.add_argument("--output", required=True, metavar="PATH", help="the .tflite file to write")
+    p.set_defaults(run=export)
 
 
 def _positive_int(text):
@@ -265,21 +281,7 @@ def _add_benchmark_commands(commands):
         metavar="DIR",
         help="folder of images, or of one sub-folder per class (WordNet ids for ImageNet)",
     )
-    p.add_argument("--model", choices=("v1", "v2"), default="v2", help="default: v2")
-    p.add_argument(
-        "--alpha", type=float, default=1.0, help="width multiplier (default: 1.0)"
-    )
-    p.add_argument("--groups", type=int, default=3, help="V1 group count (default: 3)")
-    p.add_argument(
-        "--weights",
-        default="imagenet",
-        help="'imagenet' (default) or a weights file (.weights.h5, .keras, .pth)",
-    )
-    p.add_argument(
-        "--keras-model",
-        metavar="PATH",
-        help="a saved .keras model instead of --model/--alpha/--groups/--weights",
-    )
+    _add_model_arguments(p)
     p.add_argument(
         "--resize",
         type=_positive_int,
@@ -297,7 +299,8 @@ def _add_benchmark_commands(commands):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-shufflenet",
-        description="ShuffleNet V1/V2 for Keras 3: classify images, list the variants.",
+        description="ShuffleNet V1/V2 for Keras 3: classify images, list the variants, "
+        "export to TFLite, benchmark and evaluate on phones.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -310,16 +313,7 @@ def _parser():
     p.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)"
     )
-    p.add_argument("--model", choices=("v1", "v2"), default="v2", help="default: v2")
-    p.add_argument(
-        "--alpha", type=float, default=1.0, help="width multiplier (default: 1.0)"
-    )
-    p.add_argument("--groups", type=int, default=3, help="V1 group count (default: 3)")
-    p.add_argument(
-        "--weights",
-        default="imagenet",
-        help="'imagenet' (default) or a weights file (.weights.h5, .keras, .pth)",
-    )
+    _add_model_arguments(p, saved_model=False)
     p.add_argument(
         "--top", type=int, default=5, help="classes shown per image (default: 5)"
     )
@@ -330,6 +324,7 @@ def _parser():
         "--model", choices=("v1", "v2", "all"), default="all", help="default: all"
     )
     p.set_defaults(run=info)
+    _add_export_command(commands)
     _add_benchmark_commands(commands)
     return parser
 

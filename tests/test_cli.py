@@ -133,3 +133,30 @@ def test_no_command_prints_usage(capsys):
         cli.main([])
     assert exit_info.value.code == 2
     assert "usage: keras-shufflenet" in capsys.readouterr().err
+
+
+def test_export_int8_from_a_calibration_folder(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    out = tmp_path / "snv2.tflite"
+    result = run_cli(
+        tmp_path, "export", "--model", "shufflenetv2", "--alpha", "0.5", "--weights", "none",
+        "--input-size", "64", "--calibration-dir", photos, "--output", out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"wrote {out}" in result.stdout and "int8" in result.stdout
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(out)).get_input_details()[0]
+    assert details["shape"].tolist() == [1, 64, 64, 3] and details["dtype"] == np.int8
+
+
+def test_export_int8_without_calibration_fails_cleanly(tmp_path):
+    out = tmp_path / "m.tflite"
+    result = run_cli(tmp_path, "export", "--weights", "none", "--output", out)
+    assert result.returncode == 2
+    assert "--calibration-dir" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

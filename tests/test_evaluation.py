@@ -271,11 +271,11 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
                 "--weights",
                 keras_file,
             ],
-            "either --keras-model or --weights",
+            "either a saved model or weights",
         ),
         (
             ["--images", class_folders, "--keras-model", tmp_path / "x.h5"],
-            "expects a saved",
+            "Expected an existing saved `.keras` model",
         ),
     ]
     for args, expected in cases:

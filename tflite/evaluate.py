@@ -38,25 +38,10 @@ flags.DEFINE_integer("limit", None, "Evaluate at most this many images.", lower_
 
 
 def _model_and_size():
-    from keras_shufflenet import builder, specs
-    from keras_shufflenet import weights as weights_lib
+    from keras_shufflenet import zoo
 
-    if FLAGS.keras_model:
-        import keras
-
-        return keras.saving.load_model(FLAGS.keras_model), 256, 224
-    if FLAGS.model == "v2":
-        spec = specs.v2_spec(FLAGS.alpha)
-    else:
-        spec = specs.v1_spec(FLAGS.groups, FLAGS.alpha)
-    resize, crop = 256, 224
-    try:
-        entry = weights_lib.get_entry(spec)
-        resize, crop = entry.resize, entry.crop
-    except ValueError:
-        if FLAGS.weights == "imagenet":
-            raise
-    return builder.build_model(spec, weights=FLAGS.weights), resize, crop
+    weights = zoo.weights_argument(FLAGS.weights)
+    return zoo.load(FLAGS.model, FLAGS.alpha, FLAGS.groups, weights, FLAGS.keras_model)
 
 
 def main(argv):
