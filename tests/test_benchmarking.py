@@ -4,14 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_shufflenet import benchmarking
 
-ROOT = Path(__file__).parents[1]
+from helpers import ROOT, run_cli
+
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
 
 
@@ -67,28 +67,6 @@ def tiny_tflite(tmp_path_factory):
     )
     (folder / "done").touch()
     return paths
-
-
-def run_cli(tmp_path, *args, env=None):
-    """Runs `python -m keras_shufflenet.cli ARGS` as the console script would run."""
-    env = {
-        **os.environ,
-        **(env or {}),
-        "KERAS_HOME": str(tmp_path / "keras_home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "keras_shufflenet.cli", *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
 
 
 # ---------------------------------------------------------------- local

@@ -1,8 +1,4 @@
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,28 +6,8 @@ from PIL import Image
 
 from keras_shufflenet import cli
 
-ROOT = Path(__file__).parents[1]
+from helpers import run_cli
 
-
-def run_cli(tmp_path, *args):
-    """Runs `python -m keras_shufflenet.cli ARGS` as the console script would run."""
-    env = {
-        **os.environ,
-        "KERAS_HOME": str(tmp_path / "keras_home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "keras_shufflenet.cli", *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
 
 
 @pytest.fixture

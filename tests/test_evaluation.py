@@ -1,9 +1,5 @@
 """TFLite-versus-Keras evaluation on folders of images."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,63 +7,9 @@ from PIL import Image
 
 from keras_shufflenet import evaluation
 
-ROOT = Path(__file__).parents[1]
+from helpers import ROOT, run_python
+
 RESIZE, CROP = 73, 64
-
-
-@pytest.fixture(scope="session")
-def tiny_tflite(tmp_path_factory):
-    """A float and a full-int8 `.tflite` of a random 64x64, 2-class ShuffleNetV2 0.5x
-    and its `.keras`; the same files as test_benchmarking.py's fixture (shared
-    through the session's temp folder, so only the first file to run builds them)."""
-    folder = tmp_path_factory.getbasetemp() / "tiny_tflite"
-    paths = {
-        k: folder / f"tiny_{k}" for k in ("float.tflite", "int8.tflite", "model.keras")
-    }
-    if (folder / "done").exists():
-        return paths
-    import keras
-    import tensorflow as tf
-
-    from keras_shufflenet import ShuffleNetV2
-
-    folder.mkdir(exist_ok=True)
-    keras.utils.set_random_seed(0)
-    model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
-    # Random weights leave the logits nearly equal (about 1e-6 apart); batch-norm
-    # statistics taken from one batch give activations, and logits, of order 1.
-    batch_norms = [
-        l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)
-    ]
-    for layer in batch_norms:
-        layer.momentum = 0.0
-    model(np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)), training=True)
-    for layer in batch_norms:
-        layer.momentum = 0.99
-    model.save(paths["model.keras"])
-    signature = [tf.TensorSpec([1, 64, 64, 3], tf.float32)]
-    model.export(
-        paths["float.tflite"], format="litert", input_signature=signature, verbose=False
-    )
-
-    def representative_data():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")]
-
-    model.export(
-        paths["int8.tflite"],
-        format="litert",
-        input_signature=signature,
-        verbose=False,
-        optimizations=[tf.lite.Optimize.DEFAULT],
-        representative_dataset=representative_data,
-        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        inference_input_type=tf.int8,
-        inference_output_type=tf.int8,
-    )
-    (folder / "done").touch()
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -214,23 +156,10 @@ def test_errors(tiny_tflite, keras_model, class_folders, tmp_path):
         )
 
 
-def _run(tmp_path, *command):
-    env = {
-        **os.environ,
-        "KERAS_HOME": str(tmp_path / "keras_home"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    return subprocess.run(
-        [sys.executable, *map(str, command)],
-        check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
-    )  # fmt: skip
 
 
 def test_cli_evaluate(tiny_tflite, class_folders, tmp_path):
-    result = _run(
+    result = run_python(
         tmp_path, "-m", "keras_shufflenet.cli", "evaluate", tiny_tflite["int8.tflite"],
         "--images", class_folders, "--keras-model", tiny_tflite["model.keras"],
         "--crop", "64", "--limit", "4",
@@ -286,7 +215,7 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
 
 
 def test_absl_evaluate_program(tiny_tflite, class_folders, tmp_path):
-    result = _run(
+    result = run_python(
         tmp_path, ROOT / "tflite" / "evaluate.py", f"--tflite={tiny_tflite['float.tflite']}",
         f"--keras_model={tiny_tflite['model.keras']}", f"--image_dir={class_folders}",
         "--crop=64",
