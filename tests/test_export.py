@@ -149,3 +149,21 @@ def test_bad_arguments_leave_no_file(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         export_tflite(model, tmp_path / "m.tflite", **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_other_backends_get_a_clear_error(tmp_path):
+    from helpers import run_python
+
+    script = (
+        "import keras_shufflenet as ks\n"
+        "from keras_shufflenet.export import export_tflite\n"
+        "model = ks.ShuffleNetV2(alpha=0.5, weights=None)\n"
+        "try:\n"
+        "    export_tflite(model, 'm.tflite', 'float32')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    result = run_python(tmp_path, "-c", script, env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Received: backend='jax'" in result.stdout
+    assert not (tmp_path / "m.tflite").exists()
