@@ -204,6 +204,63 @@ def test_quantize_model_trains_and_converts_to_all_integer_tflite(version, tmp_p
     assert (results.argmax(-1) == expected.argmax(-1)).mean() >= 0.75
 
 
+def _range_vars(qat_model, name):
+    """{"min": ..., "max": ...} of the activation range variables of layer `name`."""
+    found = {}
+    for weight in qat_model.weights:
+        prefix, _, variable = weight.name.partition("/")
+        variable = variable.split(":")[0]
+        if prefix in (name, f"quant_{name}") and variable.endswith(("_min", "_max")) and (
+            "kernel" not in variable
+        ):
+            found.setdefault(variable[-3:], []).append(float(weight.numpy()))
+    return found
+
+
+def test_representative_data_sets_the_activation_ranges():
+    """Each range is the min/max of the float tensor it quantizes, widened to
+    hold 0, computed here from the Keras 3 model."""
+    model = _randomized(BUILDERS["v2"](input_shape=(SIZE, SIZE, 3), classes=10))
+    images = _pixels(24, seed=3) * 0.5 + 40  # pixels in [40, 167.5]
+    qat_model = quantize_model(model, representative_data=images)
+
+    def float_range(layer_name):
+        probe = keras.Model(model.inputs, model.get_layer(layer_name).output)
+        values = keras.ops.convert_to_numpy(probe(images))
+        return min(values.min(), 0.0), max(values.max(), 0.0)
+
+    for name in ("preprocessing", "stage3_unit2_branch2_dwconv_bn", "stage4_unit1_concat"):
+        ranges = _range_vars(qat_model, name)
+        low, high = float_range(name)
+        assert ranges, name
+        np.testing.assert_allclose(ranges["min"], low, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(ranges["max"], high, rtol=1e-5, atol=1e-6, err_msg=name)
+    (input_quantizer,) = [l for l in qat_model.layers if type(l).__name__ == "QuantizeLayer"]
+    assert _range_vars(qat_model, input_quantizer.name) == {
+        "min": [0.0], "max": [pytest.approx(float(images.max()))]
+    }
+    # The softmax head's range is that of the logits, before the softmax.
+    logits = keras.Model(model.inputs, model.get_layer("avg_pool").output)(images)
+    kernel, bias = model.get_layer("predictions").get_weights()
+    logits = keras.ops.convert_to_numpy(logits) @ kernel + bias
+    ranges = _range_vars(qat_model, "predictions")
+    assert ranges["min"] == [pytest.approx(min(logits.min(), 0), rel=1e-5)]
+    assert ranges["max"] == [pytest.approx(max(logits.max(), 0), rel=1e-5)]
+    # Calibrated, the fake-quantized model answers like the float model; with
+    # tfmot's initial [-6, 6] ranges it does not.
+    expected = keras.ops.convert_to_numpy(model(images)).argmax(-1)
+    calibrated = qat_model(images, training=False).numpy().argmax(-1)
+    assert np.mean(calibrated == expected) >= 0.9
+
+
+def test_representative_data_of_the_wrong_shape_is_refused():
+    model = BUILDERS["v1"](input_shape=(SIZE, SIZE, 3), classes=10)
+    with pytest.raises(ValueError, match=r"Received: representative_data.shape=\(12, 32, 32, 3\)"):
+        quantize_model(model, representative_data=_pixels(12, size=32))
+    with pytest.raises(ValueError, match="at least 10"):
+        quantize_model(model, representative_data=_pixels(3))
+
+
 def test_keras_3_still_works_after_tfmot(tmp_path):
     from keras_shufflenet.quantization import _imports  # noqa: F401  (imports tfmot)
 

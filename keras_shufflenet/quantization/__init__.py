@@ -5,7 +5,7 @@ Keras 3 model in tf_keras, layer for layer and with the same names, copies the
 float weights, and applies tfmot's default 8-bit scheme::
 
     model = keras_shufflenet.ShuffleNetV2(alpha=1.0, input_shape=(224, 224, 3))
-    qat_model = quantize_model(model)          # a tf_keras model
+    qat_model = quantize_model(model, representative_data=images)  # tf_keras
     qat_model.compile(...); qat_model.fit(...)
     qat_model.save("qat.h5")                   # load back inside quantize_scope()
 
@@ -19,7 +19,7 @@ when one of its functions is called: `import keras_shufflenet` needs neither.
 """
 
 
-def quantize_model(model, quantize=True):
+def quantize_model(model, quantize=True, representative_data=None):
     """Rebuilds a ShuffleNet of this package in tf_keras, ready for QAT.
 
     Args:
@@ -30,6 +30,14 @@ def quantize_model(model, quantize=True):
         quantize: Whether to apply quantization-aware training. `False`
             returns the float tf_keras twin (same weights, same outputs).
             Defaults to `True`.
+        representative_data: Images that set the activation ranges before
+            training, as post-training quantization would (`qat.calibrate`);
+            as for `export_tflite`: an array `(N, H, W, C)` of float pixels in
+            [0, 255], a `tf.data` dataset of such images, or a folder of
+            image files (resized and centre-cropped to the input size). A
+            few hundred is typical; at least 10. Without it, activation
+            ranges start at tfmot's [-6, 6] and move towards the data
+            slowly (a moving average with decay 0.999). Defaults to `None`.
 
     Returns:
         A tf_keras functional model: the QAT model (fake quantization at the
@@ -45,7 +53,21 @@ def quantize_model(model, quantize=True):
     tf_keras_model = twin.build_twin(model)
     if not quantize:
         return tf_keras_model
-    return qat.quantize(tf_keras_model)
+    qat_model = qat.quantize(tf_keras_model)
+    if representative_data is not None:
+        qat.calibrate(qat_model, tf_keras_model, _representative_images(model, representative_data))
+    return qat_model
+
+
+def _representative_images(model, data):
+    """`data` as a float32 array of the model's input size (see `export_tflite`)."""
+    from keras_shufflenet import export
+
+    shape = getattr(data, "shape", None)
+    size = None  # the model's own, if it has one; else the images'
+    if None in model.input.shape[1:3] and shape is not None and len(shape) == 4:
+        size = tuple(shape[1:3])
+    return export._calibration_images(data, export._input_shape(model, size), None, None)
 
 
 def quantize_scope():

@@ -22,10 +22,14 @@ try:
     getattr(tf.keras, "__name__", None)
     import tensorflow_model_optimization as tfmot
     import tf_keras
+    # Not in tfmot's public API; `qat.calibrate` sets its range.
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import (
+        QuantizeLayer,
+    )
 finally:
     if _previous is None:
         os.environ.pop(_VARIABLE, None)
     else:
         os.environ[_VARIABLE] = _previous
 
-__all__ = ["tf", "tf_keras", "tfmot"]
+__all__ = ["QuantizeLayer", "tf", "tf_keras", "tfmot"]

@@ -16,14 +16,18 @@ What tfmot's default scheme does with this graph (checked in
 * The layers the registry lacks get the configs of `configs`; `preprocessing`
   is a frozen 1x1 Conv2D in the twin (see `twin`).
 
-tfmot starts every range at [-6, 6] and learns it in training. For the
-weights, whose range is known, `quantize` sets it from the weights right away,
-so the QAT model is usable before the first step; activation ranges still
-need training (or a few steps on representative data).
+tfmot starts every range at [-6, 6] and learns it in training as a moving
+average (decay 0.999, so it takes thousands of steps to forget the start).
+For the weights, whose range is known, `quantize` sets it from the weights
+right away. `calibrate` sets every activation range from representative data,
+as post-training quantization would (min and max over the data, widened to
+hold 0), so QAT starts where PTQ ends instead of at [-6, 6].
 """
 
+import numpy as np
+
 from keras_shufflenet.quantization import configs
-from keras_shufflenet.quantization._imports import tf_keras, tfmot
+from keras_shufflenet.quantization._imports import QuantizeLayer, tf_keras, tfmot
 
 
 def quantize_scope():
@@ -53,3 +57,67 @@ def _set_weight_ranges(wrapper):
     # (weight, quantizer, quantizer variables), as built by QuantizeWrapper.
     for weight, quantizer, variables in wrapper._weight_vars:
         quantizer(weight, training=True, weights=variables)
+
+
+def calibrate(qat_model, twin, images, batch_size=16):
+    """Sets every activation range of `qat_model` from the float `twin` on `images`.
+
+    Each range becomes the min and max, over `images` (float32 pixels,
+    `(N, H, W, C)`), of the float tensor it quantizes (widened to hold 0, as
+    TFLite requires): the input for tfmot's `QuantizeLayer`, a layer's output
+    for its output and post-activation quantizers, the logits for the
+    pre-activation quantizer of a softmax head.
+    """
+    ranges = _RangeTracker()
+    probe = _probe_model(twin)
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(images[start : start + batch_size], "float32")
+        ranges.update("input", batch)
+        outputs = {name: value.numpy() for name, value in probe(batch, training=False).items()}
+        if "predictions" in outputs:
+            kernel, bias = twin.get_layer("predictions").get_weights()
+            outputs["logits"] = outputs.pop("predictions_input") @ kernel + bias
+        for name, value in outputs.items():
+            ranges.update(name, value)
+    for layer in qat_model.layers:
+        for key, variables in _activation_range_vars(layer):
+            low, high = ranges[layer.name if key is None else key]
+            variables["min_var"].assign(np.minimum(low, 0.0))
+            variables["max_var"].assign(np.maximum(high, 0.0))
+
+
+class _RangeTracker(dict):
+    def update(self, name, values):
+        low, high = float(np.min(values)), float(np.max(values))
+        if name in self:
+            low, high = min(low, self[name][0]), max(high, self[name][1])
+        self[name] = (low, high)
+
+
+def _probe_model(twin):
+    """The twin with every layer's output (and the head's input) as outputs."""
+    outputs = {}
+    for layer in twin.layers[1:]:
+        if not isinstance(layer.output, list):  # ChannelSplit: no quantizer
+            outputs[layer.name] = layer.output
+    if "predictions" in outputs:
+        outputs["predictions_input"] = twin.get_layer("predictions").input
+    return tf_keras.Model(twin.inputs, outputs)
+
+
+def _activation_range_vars(layer):
+    """`(key, {"min_var", "max_var"})` of each activation quantizer of a
+    layer of a QAT model; `key` names the float tensor it sees (`None`: the
+    wrapped layer's output)."""
+    keras_quantize = tfmot.quantization.keras
+    if isinstance(layer, keras_quantize.QuantizeWrapper):
+        name = layer.layer.name
+        if layer._output_quantizers:
+            yield name, layer._output_quantizer_vars
+        for activation in layer._quantize_activations:
+            if hasattr(activation, "_pre_activation_vars"):
+                yield "logits", activation._pre_activation_vars
+            if hasattr(activation, "_post_activation_vars"):
+                yield name, activation._post_activation_vars
+    elif isinstance(layer, QuantizeLayer) and layer.quantizer:
+        yield "input", layer.quantizer_vars
