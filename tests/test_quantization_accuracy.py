@@ -1,0 +1,101 @@
+"""int8 keeps the accuracy of a trained ShuffleNet, on the synthetic dataset.
+
+The slow test runs `benchmarks/quantization_accuracy.py`'s pipeline
+(`training.quantization_check.run`) at a reduced size (about 4 minutes on
+2 cores); the fast tests check the dataset it trains on.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `training` lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from training import synthetic  # noqa: E402
+
+
+def test_make_dataset_shapes_dtypes_and_balanced_labels():
+    images, labels = synthetic.make_dataset(203, image_size=48, seed=5)
+    assert images.shape == (203, 48, 48, 3) and images.dtype == np.uint8
+    assert labels.shape == (203,) and labels.dtype == np.int64
+    counts = np.bincount(labels, minlength=synthetic.NUM_CLASSES)
+    assert len(counts) == synthetic.NUM_CLASSES == len(synthetic.CLASS_NAMES)
+    assert counts.min() >= 203 // synthetic.NUM_CLASSES and counts.max() <= counts.min() + 1
+    assert len(np.unique(labels[:40])) > 1  # shuffled, not in class order
+    assert images.min() == 0 and images.max() == 255  # full range used
+    _, few = synthetic.make_dataset(30, num_classes=3)
+    assert set(few) == {0, 1, 2}
+    empty, none = synthetic.make_dataset(0)
+    assert empty.shape == (0, 64, 64, 3) and none.shape == (0,)
+
+
+def test_make_dataset_is_deterministic_given_the_seed():
+    a, la = synthetic.make_dataset(1500, seed=3)  # more than one chunk
+    b, lb = synthetic.make_dataset(1500, seed=3)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    c, _ = synthetic.make_dataset(1500, seed=4)
+    assert np.mean(a != c) > 0.5
+    d, _ = synthetic.make_dataset(10, seed=(3, 0, 1))  # a sequence seed works too
+    assert d.shape == (10, 64, 64, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"num_images": -1}, {"num_images": 2.5}, {"num_images": 4, "image_size": 8},
+     {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9}],
+)
+def test_make_dataset_refuses_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match="Received:"):
+        synthetic.make_dataset(**kwargs)
+
+
+def _spectrum_features(images):
+    """Log magnitude of the low 2-D frequencies of the grey image: invariant to
+    the position of the shape, and to its brightness after standardising."""
+    grey = images.astype(np.float32).mean(-1)
+    grey -= grey.mean((1, 2), keepdims=True)
+    grey /= grey.std((1, 2), keepdims=True) + 1e-6
+    spectrum = np.abs(np.fft.rfft2(grey))[:, :, :17]
+    spectrum = np.concatenate([spectrum[:, :16], spectrum[:, -16:]], axis=1)
+    return np.log1p(spectrum).reshape(len(images), -1)
+
+
+def test_every_class_is_distinguishable():
+    """A nearest-centroid classifier on translation-invariant features (no
+    learning to speak of) already tells every class apart far above chance."""
+    x_train, y_train = synthetic.make_dataset(2000, seed=0)
+    x_test, y_test = synthetic.make_dataset(800, seed=1)
+    train, test = _spectrum_features(x_train), _spectrum_features(x_test)
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    train, test = (train - mean) / std, (test - mean) / std
+    centroids = np.stack([train[y_train == k].mean(0) for k in range(synthetic.NUM_CLASSES)])
+    predicted = ((test[:, None] - centroids[None]) ** 2).sum(-1).argmin(1)
+    chance = 1 / synthetic.NUM_CLASSES
+    assert np.mean(predicted == y_test) >= 5 * chance  # measured: 0.88
+    recall = [np.mean(predicted[y_test == k] == k) for k in range(synthetic.NUM_CLASSES)]
+    assert min(recall) >= 3 * chance, dict(zip(synthetic.CLASS_NAMES, recall))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+def test_int8_keeps_the_accuracy_of_a_trained_shufflenet(tmp_path):
+    """Full-int8 PTQ loses at most 2 points of held-out top-1 and QAT at most 1."""
+    from training.quantization_check import Config, markdown_table, run
+
+    # The benchmark's run (12 epochs of 4000 new images, 2 QAT epochs) with
+    # half the held-out images and no float control: about 4 minutes.
+    config = Config(model="v2", val_images=1000, float_control=False)
+    result = run(config, tmp_path)
+    print(markdown_table(result))
+    top1, delta = result["top1"], result["delta_points"]
+    assert top1["keras_float"] >= 0.9, result
+    assert abs(delta["tflite_float32"]) <= 0.1, result
+    assert delta["tflite_int8_ptq"] >= -2.0, result
+    assert delta["tflite_int8_qat"] >= -1.0, result
+    # The QAT model's int8 file answers like the QAT model it came from.
+    assert abs(top1["tflite_int8_qat"] - top1["keras_qat"]) <= 0.01, result
