@@ -22,7 +22,11 @@ try:
     getattr(tf.keras, "__name__", None)
     import tensorflow_model_optimization as tfmot
     import tf_keras
-    # Not in tfmot's public API; `qat.calibrate` sets its range.
+    # Not in tfmot's public API: `qat.calibrate` sets the range of
+    # QuantizeLayer; `qat` corrects a bug of ModelTransformer.
+    from tensorflow_model_optimization.python.core.quantization.keras.graph_transformations.model_transformer import (  # noqa: E501
+        ModelTransformer,
+    )
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import (
         QuantizeLayer,
     )
@@ -32,4 +36,4 @@ finally:
     else:
         os.environ[_VARIABLE] = _previous
 
-__all__ = ["QuantizeLayer", "tf", "tf_keras", "tfmot"]
+__all__ = ["ModelTransformer", "QuantizeLayer", "tf", "tf_keras", "tfmot"]

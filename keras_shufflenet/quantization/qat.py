@@ -24,10 +24,12 @@ as post-training quantization would (min and max over the data, widened to
 hold 0), so QAT starts where PTQ ends instead of at [-6, 6].
 """
 
+import contextlib
+
 import numpy as np
 
 from keras_shufflenet.quantization import configs
-from keras_shufflenet.quantization._imports import QuantizeLayer, tf_keras, tfmot
+from keras_shufflenet.quantization._imports import ModelTransformer, QuantizeLayer, tf_keras, tfmot
 
 
 def quantize_scope():
@@ -43,13 +45,63 @@ def quantize(twin):
     def _annotate(layer):
         return annotate(layer, quantize_config=configs.quantize_config_for(layer))
 
-    with quantize_scope():
+    with quantize_scope(), _inputs_in_call_order():
         annotated = tf_keras.models.clone_model(twin, clone_function=_annotate)
         model = tfmot.quantization.keras.quantize_apply(annotated)
+    _check_inputs_in_order(twin, model)
     for layer in model.layers:
         if isinstance(layer, tfmot.quantization.keras.QuantizeWrapper):
             _set_weight_ranges(layer)
     return model
+
+
+@contextlib.contextmanager
+def _inputs_in_call_order():
+    """Corrects tfmot's `ModelTransformer._get_layers` while `quantize_apply` runs.
+
+    It returns the layers named in `layer_names` in the model's layer order,
+    not in the order asked for; when it matches a pattern, the inputs of a
+    multi-input layer then come back reordered, so a `Concatenate` whose
+    second input was built first (ShuffleNet V1's downsampling units) swaps
+    them (tensorflow/model-optimization#1179, #1061). This returns them in
+    the order asked for, as the issue proposes.
+    """
+    original = ModelTransformer._get_layers
+
+    def _get_layers(self, layer_names):
+        by_name = {layer["config"]["name"]: layer for layer in self._config["layers"]}
+        return [by_name[name] for name in dict.fromkeys(layer_names) if name in by_name]
+
+    ModelTransformer._get_layers = _get_layers
+    try:
+        yield
+    finally:
+        ModelTransformer._get_layers = original
+
+
+def _check_inputs_in_order(twin, model):
+    """Raises if a layer of the QAT `model` takes its inputs in another order than in `twin`."""
+    layers = {_unwrapped_name(layer): layer for layer in model.layers}
+    for layer in twin.layers:
+        if isinstance(layer.input, list):
+            expected = _input_names(layer)
+            found = [_unwrapped_name(x) for x in layers[layer.name]._inbound_nodes[0].inbound_layers]
+            if found != expected:
+                raise RuntimeError(
+                    f"tfmot reordered the inputs of {layer.name!r}: expected {expected}, "
+                    f"got {found}"
+                )
+
+
+def _input_names(layer):
+    return [x.name for x in layer._inbound_nodes[0].inbound_layers]
+
+
+def _unwrapped_name(layer):
+    """The name of the layer a tfmot wrapper wraps, or of `layer` itself."""
+    if isinstance(layer, tfmot.quantization.keras.QuantizeWrapper):
+        return layer.layer.name
+    return layer.name
 
 
 def _set_weight_ranges(wrapper):
