@@ -3,6 +3,7 @@
 from keras_shufflenet import layers
 from keras_shufflenet.builder import stage_outputs
 from keras_shufflenet.imagenet import decode_predictions, preprocess_input
+from keras_shufflenet.onnx_export import export_onnx
 from keras_shufflenet.shufflenet_v1 import ShuffleNetV1
 from keras_shufflenet.shufflenet_v2 import ShuffleNetV2
 
@@ -12,6 +13,7 @@ __all__ = [
     "ShuffleNetV1",
     "ShuffleNetV2",
     "decode_predictions",
+    "export_onnx",
     "layers",
     "preprocess_input",
     "stage_outputs",

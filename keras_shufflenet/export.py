@@ -8,14 +8,15 @@ own LiteRT export (TensorFlow backend). A quantization-aware-trained model
 the ranges it learnt. The file appears only when complete.
 """
 
+import contextlib
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from keras_shufflenet import deploy, images
+from keras_shufflenet import deploy, files, images
 
 QUANTIZATIONS = ("int8", "float16", "float32", "dynamic")
 IO_DTYPES = ("int8", "uint8")
@@ -34,6 +35,18 @@ def _input_shape(model, input_size):
             )
         height, width = size
     return (height or DEFAULT_SIZE, width or DEFAULT_SIZE, channels)
+
+
+class StderrProgbar:
+    """A `keras.utils.Progbar` drawn on stderr, so stdout keeps only results."""
+
+    def __init__(self, target, unit_name="step"):
+        with contextlib.redirect_stdout(sys.stderr):
+            self._bar = keras.utils.Progbar(target, unit_name=unit_name)
+
+    def update(self, current):
+        with contextlib.redirect_stdout(sys.stderr):
+            self._bar.update(current)
 
 
 def _calibration_images(representative_data, input_shape, resize, crop):
@@ -76,7 +89,7 @@ def _is_batched(dataset):
     return shape.rank == 4
 
 
-def _converter_options(quantization, calibration, io_dtype):
+def _converter_options(quantization, calibration, io_dtype, progress=False):
     import tensorflow as tf
 
     if quantization == "float32":
@@ -86,8 +99,11 @@ def _converter_options(quantization, calibration, io_dtype):
         options["target_spec"] = {"supported_types": [tf.float16]}
     elif quantization == "int8":
         def representative_dataset():
-            for image in calibration:
+            bar = StderrProgbar(len(calibration), "image") if progress else None
+            for i, image in enumerate(calibration, 1):
                 yield [image[None]]
+                if bar is not None:
+                    bar.update(i)
 
         io_type = tf.int8 if io_dtype == "int8" else tf.uint8
         options.update(
@@ -123,7 +139,7 @@ def _convert_qat(model, input_shape, io_dtype):
 
 
 def export_tflite(model, path, quantization="int8", representative_data=None, *,
-                  io_dtype="int8", input_size=None, resize=None, crop=None):
+                  io_dtype="int8", input_size=None, resize=None, crop=None, progress=False):
     """Writes `model` as a batch-1 TensorFlow Lite model.
 
     Args:
@@ -147,6 +163,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
             `representative_data`, else 224.
         resize, crop: Evaluation resize/crop for a folder of calibration
             images. Default to the input size.
+        progress: Show a progress bar over the int8 calibration images on
+            stderr. Defaults to `False`.
 
     Returns:
         The `Path` written.
@@ -187,23 +205,15 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         calibration = _calibration_images(representative_data, input_shape, resize, crop)
     import tensorflow as tf
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".partial.tflite")
-    os.close(fd)
-    try:
+    with files.atomic_output(path, suffix=".tflite") as staged:  # Keras wants the suffix
         if qat:
-            Path(tmp).write_bytes(_convert_qat(model, input_shape, io_dtype))
-            os.replace(tmp, path)
-            return path
-        deployed = deploy.deployment_model(model, input_shape)
-        deployed.export(
-            tmp,
-            format="litert",
-            input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)],
-            verbose=False,
-            **_converter_options(quantization, calibration, io_dtype),
-        )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            staged.write_bytes(_convert_qat(model, input_shape, io_dtype))
+        else:
+            deploy.deployment_model(model, input_shape).export(
+                str(staged),
+                format="litert",
+                input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)],
+                verbose=False,
+                **_converter_options(quantization, calibration, io_dtype, progress),
+            )
     return path

@@ -64,6 +64,7 @@ MODELS = {
 
 @pytest.fixture(autouse=True)
 def _clear_session():
+    keras.utils.set_random_seed(0)  # the same random weights, whatever ran before
     yield
     keras.backend.clear_session()
 
@@ -151,19 +152,25 @@ def test_bad_arguments_leave_no_file(kwargs, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_other_backends_get_a_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    "call, written",
+    [("ks.export_tflite(model, 'm.tflite', 'float32')", "m.tflite"),
+     ("ks.export_onnx(model, 'm.onnx')", "m.onnx")],
+    ids=["tflite", "onnx"],
+)
+def test_other_backends_get_a_clear_error(call, written, tmp_path):
     from helpers import run_python
 
     script = (
         "import keras_shufflenet as ks\n"
-        "from keras_shufflenet.export import export_tflite\n"
         "model = ks.ShuffleNetV2(alpha=0.5, weights=None)\n"
         "try:\n"
-        "    export_tflite(model, 'm.tflite', 'float32')\n"
+        f"    {call}\n"
         "except ValueError as error:\n"
         "    print(error)\n"
     )
     result = run_python(tmp_path, "-c", script, env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "needs the TensorFlow backend" in result.stdout
     assert "Received: backend='jax'" in result.stdout
-    assert not (tmp_path / "m.tflite").exists()
+    assert not (tmp_path / written).exists()
