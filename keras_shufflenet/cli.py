@@ -1,15 +1,20 @@
-"""The `keras-shufflenet` command: classify, list, export, benchmark, evaluate."""
+"""The `keras-shufflenet` command: classify, list, export, convert weights,
+benchmark, evaluate."""
 
 import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 
+from keras_shufflenet import files
 from keras_shufflenet.zoo import VERSIONS, weights_argument
 
 INFO_FORMAT = "{:<22} {:>11} {:>10} {:>7} {:>12}"
+EXPORT_SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
-EXAMPLES = """examples:
+EXAMPLES = r"""examples:
   keras-shufflenet predict cat.jpg dog.png
   keras-shufflenet predict cat.jpg --model v2 --alpha 2.0 --top 3
   keras-shufflenet predict cat.jpg --model v1 --groups 8 --alpha 1.0
@@ -18,12 +23,28 @@ EXAMPLES = """examples:
   keras-shufflenet export --model shufflenetv2 --alpha 1.0 --quantization int8 \
       --calibration-dir photos/ --output snv2.tflite
   keras-shufflenet export --model v1 --groups 3 --quantization float16 --output snv1_fp16.tflite
+  keras-shufflenet export --format onnx --model v2 --alpha 1.0 --output snv2.onnx
+  keras-shufflenet export --format onnx --opset 18 --input-size 224 --output snv2_224.onnx
+  keras-shufflenet export --format keras --model v1 --groups 8 --output snv1_g8.keras
+  keras-shufflenet convert-weights shufflenetv2_x1-5666bf0f80.pth --model v2 --alpha 1.0 \
+      --output shufflenet_v2_1x.weights.h5
+  keras-shufflenet convert-weights finetuned.pth --model v2 --alpha 0.5 --classes 10 \
+      --output finetuned.weights.h5
+  keras-shufflenet convert-weights shufflenet_g3_w1-1348-ce54f64e.pth --model v1 --groups 3 \
+      --no-top --output shufflenet_v1_g3_notop.weights.h5
   keras-shufflenet benchmark snv2_int8.tflite snv2_fp32.tflite --threads 1 4
   keras-shufflenet benchmark snv2_int8.tflite --adb \
       --benchmark-binary android_aarch64_benchmark_model --gpu
   keras-shufflenet evaluate snv2_int8.tflite --images val_subset/ --alpha 1.0
   keras-shufflenet evaluate snv2_int8.tflite --images photos/ --keras-model my.keras
   keras-shufflenet --verbose predict cat.jpg   # tracebacks on errors
+
+exit codes:
+  0  success
+  2  bad input or usage: arguments, missing or unreadable files, a checkpoint
+     that is refused or does not match the model, a model the converter cannot take
+  1  unexpected failure, such as a missing optional package (rerun with --verbose)
+Errors print one "error: ..." line on stderr; a failed command writes no output file.
 """
 
 
@@ -162,17 +183,86 @@ def evaluate(args):
     print(result.summary())
 
 
+def _check_output(path, suffix, flag="--output"):
+    """Fails early, before any model is built, on an output that cannot be written."""
+    if not path.endswith(suffix):
+        raise ValueError(f"{flag} must name a {suffix} file. Received: {flag}={path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"The folder of {flag} does not exist. Received: {flag}={path}")
+
+
+def _check_export_arguments(args):
+    _check_output(args.output, EXPORT_SUFFIXES[args.format])
+    tflite_only = [
+        flag
+        for flag, value in (
+            ("--quantization", args.quantization),
+            ("--calibration-dir", args.calibration_dir),
+            ("--io-dtype", args.io_dtype),
+        )
+        if value is not None
+    ]
+    if args.format != "tflite" and tflite_only:
+        raise ValueError(
+            f"{', '.join(tflite_only)} only apply to --format tflite. Received: --format={args.format}"
+        )
+    if args.opset is not None and args.format != "onnx":
+        raise ValueError(f"--opset only applies to --format onnx. Received: --format={args.format}")
+    if args.format == "onnx":
+        from keras_shufflenet import onnx_export
+
+        if args.opset is not None and args.opset not in onnx_export.OPSETS:
+            raise ValueError(
+                f"--opset must be from {onnx_export.OPSETS.start} to "
+                f"{onnx_export.OPSETS.stop - 1}. Received: --opset={args.opset}"
+            )
+        onnx_export.check_converters()  # a missing package fails before the build
+    if args.input_size is not None and args.format == "keras":
+        raise ValueError(
+            "--input-size does not apply to --format keras (the saved model keeps its input "
+            f"shape). Received: --input-size={args.input_size}"
+        )
+    if args.format == "tflite":
+        args.quantization = args.quantization or "int8"
+        args.io_dtype = args.io_dtype or "int8"
+        if args.quantization == "int8" and not args.calibration_dir:
+            raise ValueError(
+                "int8 export needs --calibration-dir, a folder of representative images. "
+                "Received: --calibration-dir=None"
+            )
+
+
+def _save_atomically(path, save):
+    """Runs `save(tmp)` on a temporary path next to `path`, then moves it there."""
+    with files.atomic_output(path) as staged:
+        save(str(staged))
+    return Path(path)
+
+
+def _megabytes(path):
+    return f"{path.stat().st_size / 2**20:.2f} MB"
+
+
 def export(args):
-    """Writes a `.tflite` model (int8 calibrated on a folder of images)."""
+    """Writes a `.tflite` (int8 calibrated on a folder of images), `.onnx` or `.keras` model."""
     from keras_shufflenet import zoo
+
+    _check_export_arguments(args)
+    model, resize, crop = zoo.load(args.model, args.alpha, args.groups, args.weights, args.keras_model)
+    if args.format == "keras":
+        path = _save_atomically(args.output, model.save)
+        print(f"wrote {path} ({_megabytes(path)}, keras)")
+        return
+    if args.format == "onnx":
+        from keras_shufflenet.onnx_export import DEFAULT_OPSET, export_onnx
+
+        opset = DEFAULT_OPSET if args.opset is None else args.opset
+        path = export_onnx(model, args.output, opset, input_size=args.input_size, progress=True)
+        print(f"wrote {path} ({_megabytes(path)}, onnx opset {opset})")
+        return
     from keras_shufflenet.export import export_tflite
 
-    if args.quantization == "int8" and not args.calibration_dir:
-        raise ValueError(
-            "int8 export needs --calibration-dir, a folder of representative images. "
-            "Received: --calibration-dir=None"
-        )
-    model, resize, crop = zoo.load(args.model, args.alpha, args.groups, args.weights, args.keras_model)
     size = args.input_size or crop
     path = export_tflite(
         model,
@@ -183,8 +273,29 @@ def export(args):
         input_size=size,
         resize=int(size * resize / crop),
         crop=size,
+        progress=True,
     )
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MB, {args.quantization})")
+    print(f"wrote {path} ({_megabytes(path)}, {args.quantization})")
+
+
+def convert_weights(args):
+    """Converts a reference torch checkpoint to a Keras `.weights.h5` file."""
+    from keras_shufflenet import builder, zoo
+
+    checkpoint = args.checkpoint
+    if not checkpoint.endswith(CHECKPOINT_SUFFIXES) or not os.path.isfile(checkpoint):
+        raise ValueError(
+            f"Expected an existing torch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}). "
+            f"Received: CHECKPOINT={checkpoint}"
+        )
+    _check_output(args.output, ".weights.h5")
+    spec = zoo.spec_for(args.model, args.alpha, args.groups)
+    model = builder.build_model(
+        spec, weights=checkpoint, include_top=args.include_top, classes=args.classes
+    )
+    path = _save_atomically(args.output, model.save_weights)
+    top = "with" if args.include_top else "without"
+    print(f"wrote {path} ({_megabytes(path)}, {model.name} {top} the classifier)")
 
 
 def _add_model_arguments(parser, saved_model=True):
@@ -203,19 +314,70 @@ def _add_model_arguments(parser, saved_model=True):
 
 
 def _add_export_command(commands):
-    p = commands.add_parser("export", help="write a .tflite model (int8, float16, ...)")
+    p = commands.add_parser(
+        "export", help="write a .tflite (int8, float16, ...), .onnx or .keras model"
+    )
     _add_model_arguments(p)
+    p.add_argument(
+        "--format",
+        choices=tuple(EXPORT_SUFFIXES),
+        default="tflite",
+        help="tflite (default, batch 1), onnx (dynamic batch, through tf2onnx) or keras",
+    )
     p.add_argument(
         "--quantization",
         choices=("int8", "float16", "float32", "dynamic"),
-        default="int8",
-        help="default: int8 (every op integer)",
+        help="tflite only; default: int8 (every op integer)",
     )
-    p.add_argument("--calibration-dir", metavar="DIR", help="representative images (int8)")
-    p.add_argument("--io-dtype", choices=("int8", "uint8"), default="int8", help="int8 model input/output")
-    p.add_argument("--input-size", type=_positive_int, help="input height and width (default: 224)")
-    p.add_argument("--output", required=True, metavar="PATH", help="the .tflite file to write")
+    p.add_argument("--calibration-dir", metavar="DIR", help="representative images (tflite int8)")
+    p.add_argument(
+        "--io-dtype", choices=("int8", "uint8"), help="tflite int8 model input/output (default: int8)"
+    )
+    p.add_argument("--opset", type=int, help="onnx only: ONNX opset, 14-18 (default: 17)")
+    p.add_argument(
+        "--input-size",
+        type=_positive_int,
+        help="input height and width (tflite default: 224; onnx default: any size)",
+    )
+    p.add_argument(
+        "--output", required=True, metavar="PATH", help="the .tflite, .onnx or .keras file to write"
+    )
     p.set_defaults(run=export)
+
+
+def _add_convert_weights_command(commands):
+    p = commands.add_parser(
+        "convert-weights",
+        help="convert a reference torch checkpoint (.pth) to Keras .weights.h5",
+        description="Converts a torchvision (V2) or pytorchcv (V1) checkpoint, or one "
+        "fine-tuned from them, to a Keras .weights.h5 file for machines without internet "
+        "or torch. The checkpoint is read without running code from it.",
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="the .pth (or .pt) state dict")
+    p.add_argument("--model", choices=sorted(VERSIONS), default="v2", help="default: v2")
+    p.add_argument("--alpha", type=float, default=1.0, help="width multiplier (default: 1.0)")
+    p.add_argument("--groups", type=int, default=3, help="V1 group count (default: 3)")
+    p.add_argument(
+        "--classes", type=_positive_int, default=1000, help="classifier size (default: 1000)"
+    )
+    top = p.add_mutually_exclusive_group()
+    top.add_argument(
+        "--include-top",
+        dest="include_top",
+        action="store_true",
+        default=True,
+        help="keep the classifier (default)",
+    )
+    top.add_argument(
+        "--no-top",
+        dest="include_top",
+        action="store_false",
+        help="backbone only, for include_top=False models",
+    )
+    p.add_argument(
+        "--output", required=True, metavar="PATH", help="the .weights.h5 file to write"
+    )
+    p.set_defaults(run=convert_weights)
 
 
 def _positive_int(text):
@@ -300,7 +462,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-shufflenet",
         description="ShuffleNet V1/V2 for Keras 3: classify images, list the variants, "
-        "export to TFLite, benchmark and evaluate on phones.",
+        "export to TFLite, ONNX or .keras, convert reference checkpoints, benchmark and "
+        "evaluate on phones.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -325,6 +488,7 @@ def _parser():
     )
     p.set_defaults(run=info)
     _add_export_command(commands)
+    _add_convert_weights_command(commands)
     _add_benchmark_commands(commands)
     return parser
 
@@ -333,6 +497,7 @@ def _fail(args, error, code):
     if args.verbose:
         traceback.print_exc()
     message = str(error) if code == 2 else f"{type(error).__name__}: {error}"
+    message = " ".join(message.split())  # one line, for scripts
     if code == 1 and not args.verbose:
         message += " (rerun with --verbose for the traceback)"
     print(f"error: {message}", file=sys.stderr)

@@ -1,8 +1,11 @@
-"""Running the package's programs as a user would: in a subprocess."""
+"""Running the package's programs as a user would (in a subprocess), and hostile input."""
 
+import io
 import os
+import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -31,3 +34,18 @@ def run_python(cwd, *args, env=None):
 def run_cli(cwd, *args, env=None):
     """Runs `python -m keras_shufflenet.cli ARGS`, as the console script would."""
     return run_python(cwd, "-m", "keras_shufflenet.cli", *args, env=env)
+
+
+def hostile_checkpoint(marker):
+    """The bytes of a torch zip checkpoint whose pickle runs `touch marker`
+    when unpickled naively (as `torch.load(weights_only=False)` would)."""
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"w": 1, "x": Payload()}, 2))
+        archive.writestr("archive/byteorder", "little")
+    return buffer.getvalue()

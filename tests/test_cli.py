@@ -6,7 +6,7 @@ from PIL import Image
 
 from keras_shufflenet import cli
 
-from helpers import run_cli
+from helpers import hostile_checkpoint, run_cli
 
 
 
@@ -124,6 +124,7 @@ def test_export_int8_from_a_calibration_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"wrote {out}" in result.stdout and "int8" in result.stdout
+    assert "12/12" in result.stderr  # the calibration progress bar, on stderr
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_path=str(out)).get_input_details()[0]
@@ -136,3 +137,269 @@ def test_export_int8_without_calibration_fails_cleanly(tmp_path):
     assert result.returncode == 2
     assert "--calibration-dir" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------
+# export --format onnx | keras, convert-weights, exit codes
+# --------------------------------------------------------------------------
+
+COMMANDS = ("predict", "info", "export", "convert-weights", "benchmark", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def v2_weights(tmp_path_factory):
+    """A `.weights.h5` of ShuffleNetV2 0.5x with random BatchNorm statistics."""
+    import keras
+
+    from keras_shufflenet import ShuffleNetV2
+
+    rng = np.random.default_rng(0)
+    model = ShuffleNetV2(alpha=0.5, weights=None)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+    path = tmp_path_factory.mktemp("weights") / "v2_random.weights.h5"
+    model.save_weights(path)
+    return path
+
+
+def _keras_v2(weights):
+    from keras_shufflenet import ShuffleNetV2
+
+    return ShuffleNetV2(alpha=0.5, weights=str(weights))
+
+
+def _pixels(n, size=64, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def _assert_one_error_line(err, *fragments):
+    """stderr ends with exactly one `error:` line, without a traceback."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and sum(l.startswith("error:") for l in lines) == 1
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+def test_export_onnx_matches_keras_at_any_batch(tmp_path, v2_weights):
+    import onnxruntime
+
+    out = tmp_path / "snv2.onnx"
+    result = run_cli(
+        tmp_path, "export", "--format", "onnx", "--alpha", "0.5", "--weights", v2_weights,
+        "--input-size", "64", "--output", out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"wrote {out} (") and "onnx opset 17" in result.stdout
+    assert "4/4" in result.stderr  # the conversion's progress bar, on stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == ["snv2.onnx"]
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape
+    assert shape == ["batch", 64, 64, 3]
+    model = _keras_v2(v2_weights)
+    for x in (_pixels(1, seed=1), _pixels(3, seed=2)):
+        (probs,) = session.run(None, {"input": x})
+        np.testing.assert_allclose(probs, model.predict(x, verbose=0), rtol=1e-3, atol=1e-7)
+
+
+def test_export_keras_round_trip(tmp_path, v2_weights):
+    import keras
+
+    out = tmp_path / "snv2.keras"
+    result = run_cli(
+        tmp_path, "export", "--format", "keras", "--alpha", "0.5", "--weights", v2_weights,
+        "--output", out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == f"wrote {out} ({out.stat().st_size / 2**20:.2f} MB, keras)\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    loaded = keras.saving.load_model(out)  # no custom_objects needed
+    x = _pixels(2, seed=3)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), _keras_v2(v2_weights).predict(x, verbose=0), rtol=0, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize(
+    "version, include_top",
+    [("v2", True), ("v1", False)],
+)
+def test_convert_weights_matches_the_reference(tmp_path, version, include_top):
+    import reference
+    import torch
+
+    import keras_shufflenet as ks
+
+    if version == "v2":
+        torch_model = reference.torchvision_v2(0.5, seed=5)
+        model_args = ["--model", "v2", "--alpha", "0.5"]
+        build = lambda **kw: ks.ShuffleNetV2(alpha=0.5, **kw)  # noqa: E731
+        torch_part = torch_model
+    else:
+        torch_model = reference.pytorchcv_v1("shufflenet_g3_wd2", seed=5)
+        model_args = ["--model", "v1", "--groups", "3", "--alpha", "0.5"]
+        build = lambda **kw: ks.ShuffleNetV1(groups=3, alpha=0.5, **kw)  # noqa: E731
+        torch_part = reference.v1_features(torch_model)
+    checkpoint = tmp_path / "reference.pth"
+    torch.save(torch_model.state_dict(), checkpoint)
+    out = tmp_path / "converted.weights.h5"
+    top_flag = "--include-top" if include_top else "--no-top"
+    result = run_cli(tmp_path, "convert-weights", checkpoint, *model_args, top_flag, "--output", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"wrote {out} (")
+    assert ("with the classifier" if include_top else "without the classifier") in result.stdout
+
+    if include_top:
+        model = build(weights=str(out), classifier_activation=None)
+    else:
+        model = build(weights=str(out), include_top=False)
+    x = _pixels(2, seed=4)
+    expected = reference.run_torch(torch_part, x)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=0, atol=1e-4)
+
+
+def test_convert_weights_refuses_a_hostile_checkpoint(tmp_path):
+    checkpoint, marker = tmp_path / "hostile.pth", tmp_path / "pwned"
+    checkpoint.write_bytes(hostile_checkpoint(marker))
+    out = tmp_path / "out.weights.h5"
+    result = run_cli(tmp_path, "convert-weights", checkpoint, "--alpha", "0.5", "--output", out)
+    assert result.returncode == 2
+    _assert_one_error_line(result.stderr, str(checkpoint), "refused global")
+    assert result.stdout == ""
+    assert not marker.exists() and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.pth", "keras_home"]
+
+
+@pytest.fixture(scope="module")
+def v2_checkpoint(tmp_path_factory):
+    import reference
+    import torch
+
+    path = tmp_path_factory.mktemp("pth") / "v2_0.5x.pth"
+    torch.save(reference.torchvision_v2(0.5, seed=6).state_dict(), path)
+    return path
+
+
+def _run_in_process(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--model", "v1", "--alpha", "0.5"], ["does not match", "ShuffleNetV1 alpha=0.5, groups=3"]),
+        (["--alpha", "1.0"], ["does not match", "expects shapes"]),
+        (["--alpha", "0.5", "--classes", "10"], ["does not match", "predictions"]),
+        (["--alpha", "0.7"], ["Received: alpha=0.7"]),
+    ],
+)
+def test_convert_weights_mismatch_exits_2_and_writes_nothing(
+    args, fragments, tmp_path, v2_checkpoint, capsys
+):
+    out = tmp_path / "out.weights.h5"
+    code, stdout, err = _run_in_process(
+        ["convert-weights", v2_checkpoint, *args, "--output", out], capsys
+    )
+    assert code == 2 and stdout == ""
+    _assert_one_error_line(err, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_weights_truncated_checkpoint(tmp_path, v2_checkpoint, capsys):
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(v2_checkpoint.read_bytes()[:5000])
+    out = tmp_path / "out.weights.h5"
+    code, _, err = _run_in_process(
+        ["convert-weights", broken, "--alpha", "0.5", "--output", out], capsys
+    )
+    assert code == 2
+    _assert_one_error_line(err, str(broken))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "--format", "onnx", "--output", "{tmp}/m.tflite"],
+         "error: --output must name a .onnx file. Received: --output={tmp}/m.tflite"),
+        (["export", "--output", "{tmp}/m.onnx", "--quantization", "float32"],
+         "error: --output must name a .tflite file. Received: --output={tmp}/m.onnx"),
+        (["export", "--format", "keras", "--quantization", "float16", "--output", "{tmp}/m.keras"],
+         "error: --quantization only apply to --format tflite. Received: --format=keras"),
+        (["export", "--format", "onnx", "--calibration-dir", "{tmp}", "--io-dtype", "uint8",
+          "--output", "{tmp}/m.onnx"],
+         "error: --calibration-dir, --io-dtype only apply to --format tflite. Received: --format=onnx"),
+        (["export", "--quantization", "float32", "--opset", "17", "--output", "{tmp}/m.tflite"],
+         "error: --opset only applies to --format onnx. Received: --format=tflite"),
+        (["export", "--format", "onnx", "--opset", "12", "--output", "{tmp}/m.onnx"],
+         "error: --opset must be from 14 to 18. Received: --opset=12"),
+        (["export", "--format", "keras", "--input-size", "96", "--output", "{tmp}/m.keras"],
+         "error: --input-size does not apply to --format keras (the saved model keeps its input "
+         "shape). Received: --input-size=96"),
+        (["export", "--format", "keras", "--output", "{tmp}/missing/m.keras"],
+         "error: The folder of --output does not exist. Received: --output={tmp}/missing/m.keras"),
+        (["convert-weights", "{tmp}/absent.pth", "--output", "{tmp}/w.weights.h5"],
+         "error: Expected an existing torch checkpoint (.pth, .pt). Received: CHECKPOINT={tmp}/absent.pth"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_work(argv, message, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, stdout, err = _run_in_process(argv, capsys)
+    assert code == 2 and stdout == ""
+    assert err.splitlines() == [message.format(tmp=tmp_path)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_weights_output_must_be_weights_h5(tmp_path, v2_checkpoint, capsys):
+    code, _, err = _run_in_process(
+        ["convert-weights", v2_checkpoint, "--output", tmp_path / "w.h5"], capsys
+    )
+    assert code == 2
+    assert err.strip() == f"error: --output must name a .weights.h5 file. Received: --output={tmp_path / 'w.h5'}"
+
+
+def test_help_lists_every_command_with_examples_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    examples = out[out.index("examples:"):]
+    for command in COMMANDS:
+        assert f"    {command}" in out[: out.index("examples:")], command  # listed
+        assert f"keras-shufflenet {command} " in examples, command  # an example each
+    for example in ("export --format onnx", "export --format keras", "convert-weights "):
+        assert example in examples
+    assert "--alpha 1.0 \\\n      --output shufflenet_v2_1x.weights.h5\n" in examples  # continued lines
+    assert "exit codes:" in out
+    for code in ("0  success", "2  bad input", "1  unexpected failure"):
+        assert code in out
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--help"])
+        assert exit_info.value.code == 0
+    export_help = capsys.readouterr().out
+    assert "--format {tflite,onnx,keras}" in export_help and "--opset" in export_help
+    assert "--no-top" in export_help and "--include-top" in export_help
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", "--format", "pdf", "--output", "m.pdf"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'pdf'" in capsys.readouterr().err
+
+
+def test_missing_onnx_packages_exit_1_before_the_build(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # `import tf2onnx` fails
+    code, stdout, err = _run_in_process(
+        ["export", "--format", "onnx", "--weights", "none", "--output", tmp_path / "m.onnx"], capsys
+    )
+    assert code == 1 and stdout == ""
+    _assert_one_error_line(err, "error: ImportError:", 'pip install "keras-shufflenet[onnx]"')
+    assert list(tmp_path.iterdir()) == []

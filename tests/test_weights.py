@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import io
 import os
-import pickle
 import re
 import socket
 import threading
@@ -22,6 +21,7 @@ import keras
 import numpy as np
 import pytest
 import reference
+from helpers import hostile_checkpoint
 import torch
 
 import keras_shufflenet as ks
@@ -387,26 +387,12 @@ def test_unreachable_server_is_an_oserror(monkeypatch, v2_ref):
     _assert_nothing_cached()
 
 
-def _hostile_pth(marker):
-    """A torch zip checkpoint whose pickle runs `touch marker` when unpickled naively."""
-
-    class Payload:
-        def __reduce__(self):
-            return os.system, (f"touch {marker}",)
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle.dumps({"w": 1, "x": Payload()}, 2))
-        archive.writestr("archive/byteorder", "little")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_hostile_checkpoint_with_matching_hash_is_refused(
     server, monkeypatch, tmp_path, version
 ):
     marker = tmp_path / "pwned"
-    data = _hostile_pth(marker)
+    data = hostile_checkpoint(marker)
     if version == "v2":
         entry = _serve_v2(server, monkeypatch, data)
         build = _v2_logits_model

@@ -50,6 +50,7 @@ def main(argv):
             input_size=size,
             resize=int(size * resize / crop),
             crop=size,
+            progress=True,
         )
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
