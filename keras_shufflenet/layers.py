@@ -52,7 +52,10 @@ class ChannelShuffle(keras.layers.Layer):
         # tensor at rank <= 4, which mobile delegates require.
         x = ops.reshape(inputs, (-1, self.groups, channels // self.groups))
         x = ops.transpose(x, (0, 2, 1))
-        return ops.reshape(x, ops.shape(inputs))
+        # A static target shape where the input's is known: exported graphs
+        # (ONNX, TFLite) then need no run-time shape computation.
+        static = None not in inputs.shape[1:]
+        return ops.reshape(x, (-1, *inputs.shape[1:]) if static else ops.shape(inputs))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
