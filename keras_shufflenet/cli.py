@@ -281,6 +281,7 @@ def export(args):
 def convert_weights(args):
     """Converts a reference torch checkpoint to a Keras `.weights.h5` file."""
     from keras_shufflenet import builder, zoo
+    from keras_shufflenet.export import StderrProgbar
 
     checkpoint = args.checkpoint
     if not checkpoint.endswith(CHECKPOINT_SUFFIXES) or not os.path.isfile(checkpoint):
@@ -290,10 +291,13 @@ def convert_weights(args):
         )
     _check_output(args.output, ".weights.h5")
     spec = zoo.spec_for(args.model, args.alpha, args.groups)
+    bar = StderrProgbar(2, "step")  # read and convert, then save
     model = builder.build_model(
         spec, weights=checkpoint, include_top=args.include_top, classes=args.classes
     )
+    bar.update(1)
     path = _save_atomically(args.output, model.save_weights)
+    bar.update(2)
     top = "with" if args.include_top else "without"
     print(f"wrote {path} ({_megabytes(path)}, {model.name} {top} the classifier)")
 

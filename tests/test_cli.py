@@ -250,6 +250,7 @@ def test_convert_weights_matches_the_reference(tmp_path, version, include_top):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"wrote {out} (")
     assert ("with the classifier" if include_top else "without the classifier") in result.stdout
+    assert "2/2" in result.stderr  # the conversion's progress bar, on stderr
 
     if include_top:
         model = build(weights=str(out), classifier_activation=None)
