@@ -1,0 +1,142 @@
+"""Quantization-aware fine-tuning of a trained float ShuffleNet, then a full-int8 `.tflite`.
+
+    python3 training/qat.py --model=v2 --alpha=1.0 --weights=runs/snv2/model.weights.h5 \
+        --data=tfrecord --label_offset=1 --train_data='/data/imagenet/train-*' \
+        --val_data='/data/imagenet/validation-*' --epochs=1 --out_dir=runs/snv2_qat
+
+The float model (`--weights` with a `--num_classes` head, or `--keras_model`)
+becomes a QAT model through `keras_shufflenet.quantization.quantize_model`
+(tf_keras + tensorflow-model-optimization: fake quantization where TFLite
+quantizes), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
+learning rate, label smoothing), evaluated, and exported with
+`keras_shufflenet.export.export_tflite(qat_model, path, "int8", input_size=...)`
+(every op integer, int8 input and output). The int8 file is evaluated with the
+LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
+`model_int8.tflite` and `summary.json` in `--out_dir`.
+"""
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: put the checkout on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags
+
+from training import options
+
+FLAGS = flags.FLAGS
+options.define_model_flags(weights="imagenet")
+options.define_data_flags()
+flags.DEFINE_string("keras_model", None, "A saved float .keras model (instead of --weights).")
+flags.DEFINE_string("out_dir", None, "Output folder (default: artifacts/training/qat).")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("epochs", 1, "QAT epochs.")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: examples / batch).")
+flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate (cosine decay to 0).")
+flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
+flags.DEFINE_integer("calibration_images", 256, "Training images that set the activation "
+                     "ranges before QAT, as post-training quantization would (0: tfmot's "
+                     "[-6, 6] start).", lower_bound=0)
+flags.DEFINE_integer("tflite_eval_examples", 1000, "Validation images for the int8 file "
+                     "(batch 1, LiteRT; 0: skip).")
+flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.")
+
+
+def _float_model(spec, weights):
+    import keras
+
+    from training import models
+
+    if FLAGS.keras_model:
+        model = keras.saving.load_model(FLAGS.keras_model)
+        if model.get_layer(models.HEAD).get_config()["activation"] != "softmax":
+            raise ValueError(
+                "Expected a model with a softmax head. "
+                f"Received: keras_model={FLAGS.keras_model!r}"
+            )
+        return model
+    return models.build(spec, weights=weights, classes=FLAGS.num_classes,
+                        image_size=FLAGS.image_size, logits=False)
+
+
+def _tflite_top1(path, dataset, limit):
+    import numpy as np
+
+    from keras_shufflenet.evaluation import _TFLiteRunner
+
+    runner = _TFLiteRunner(path, num_threads=os.cpu_count())
+    correct = total = 0
+    for images, labels in dataset:
+        images, labels = images.numpy(), np.argmax(labels.numpy(), -1)
+        for image, label in zip(images, labels):
+            correct += int(np.argmax(runner(image[None])) == label)
+            total += 1
+            if total >= limit:
+                return correct / total
+    return correct / max(total, 1)
+
+
+def _calibration_images(dataset):
+    """The first `--calibration_images` training images as one array, or `None`."""
+    import numpy as np
+
+    if not FLAGS.calibration_images:
+        return None
+    batches, count = [], 0
+    for images, _ in dataset:
+        batches.append(images.numpy())
+        count += len(batches[-1])
+        if count >= FLAGS.calibration_images:
+            break
+    return np.concatenate(batches)[: FLAGS.calibration_images]
+
+
+def main(argv):
+    del argv
+    from keras_shufflenet.export import export_tflite
+    from keras_shufflenet.quantization import quantize_model
+    from keras_shufflenet.quantization._imports import tf_keras
+    from training import checkpointing, data
+
+    tf_keras.utils.set_random_seed(FLAGS.seed)
+    spec, weights = options.spec(), options.weights()
+    config = options.data_config(weights)
+    train_data, steps = data.training_dataset(config, FLAGS.batch_size)
+    steps = FLAGS.steps_per_epoch or steps
+    val_data = (data.evaluation_dataset(config, FLAGS.batch_size)
+                if options.has_validation() else None)
+
+    qat_model = quantize_model(_float_model(spec, weights),
+                               representative_data=_calibration_images(train_data))
+    schedule = tf_keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
+                                                         max(FLAGS.epochs * steps, 1))
+    qat_model.compile(
+        optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
+        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
+        metrics=[tf_keras.metrics.CategoricalAccuracy(name="top1")],
+    )
+    qat_model.fit(train_data, epochs=FLAGS.epochs, steps_per_epoch=steps,
+                  validation_data=val_data, verbose=FLAGS.verbose)
+
+    out_dir = FLAGS.out_dir or options.default_out_dir("qat")
+    os.makedirs(out_dir, exist_ok=True)
+    path = export_tflite(qat_model, os.path.join(out_dir, "model_int8.tflite"), "int8",
+                         input_size=FLAGS.image_size)
+    summary = {"tflite": os.fspath(path), "tflite_bytes": path.stat().st_size,
+               "qat_steps": FLAGS.epochs * steps}
+    if val_data is not None:
+        summary["val_top1_qat"] = float(qat_model.evaluate(val_data, verbose=0,
+                                                           return_dict=True)["top1"])
+        if FLAGS.tflite_eval_examples:
+            summary["val_top1_int8_tflite"] = _tflite_top1(path, val_data,
+                                                           FLAGS.tflite_eval_examples)
+        print(f"validation top-1: QAT model {summary['val_top1_qat']:.4f}, int8 .tflite "
+              f"{summary.get('val_top1_int8_tflite', float('nan')):.4f}", flush=True)
+    checkpointing.write_json(os.path.join(out_dir, "summary.json"), summary)
+    print(f"wrote {path} ({summary['tflite_bytes'] / 2**20:.2f} MB, full int8)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,109 @@
+"""`tf.distribute` strategies by name, for the training programs.
+
+* `default`: one device (the first GPU, else the CPU).
+* `mirrored`: synchronous data parallelism over the local GPUs (or the
+  `devices` given, e.g. logical CPUs made by `split_cpu`); gradients are
+  summed over replicas (the loss of each replica is scaled by 1/replicas).
+* `multi_worker`: the same across machines; every worker runs the same
+  program with its own `TF_CONFIG` (`{"cluster": {"worker": [...]},
+  "task": {"type": "worker", "index": i}}`); worker 0 is the chief.
+* `tpu`: a Cloud TPU found by `TPUClusterResolver(tpu=...)`.
+
+Make the strategy first thing in the program: multi-worker needs to start
+before any other TensorFlow op.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def split_cpu(count):
+    """Splits the CPU into `count` logical devices (before TensorFlow starts);
+    returns their names."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    )
+    return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+def make_strategy(name="default", devices=None, tpu=None):
+    """The strategy called `name` (see the module docstring)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=devices or None)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "strategy='multi_worker' reads the cluster from the TF_CONFIG environment "
+                "variable, which is not set. Received: TF_CONFIG=None"
+            )
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+        )
+        patch_keras_for_multi_worker()
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def build_before_fit(model, input_shape, num_classes):
+    """Builds `model`'s optimizer, loss and metrics from shapes, for
+    `multi_worker`: Keras 3's `fit` otherwise builds them from a first batch
+    that it averages across replicas (`_maybe_symbolic_build`), which fails
+    under `MultiWorkerMirroredStrategy` (a PerReplica of one local replica).
+    Call inside the strategy's scope, after `compile`."""
+    import numpy as np
+
+    x = np.zeros((1, *input_shape), "float32")
+    y = np.zeros((1, num_classes), "float32")
+    model._symbolic_build(data_batch=(x, y))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def patch_keras_for_multi_worker():
+    """Keras 3's TensorFlow trainer averages each step's logs (scalars) under
+    `MultiWorkerMirroredStrategy` with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on a scalar; average them over replicas (`axis=None`)."""
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "_multi_worker_patch", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("mean", "auto") and trainer._collective_all_reduce_multi_worker(
+            strategy
+        ):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._multi_worker_patch = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
+def task(strategy):
+    """`(task_type, task_id, is_chief)` of this process in its cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    task_id = getattr(resolver, "task_id", None) or 0
+    if not task_type or isinstance(strategy, tf.distribute.TPUStrategy):
+        return None, 0, True
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    is_chief = task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
+    return task_type, task_id, is_chief
+
+
+__all__ = ["STRATEGIES", "build_before_fit", "make_strategy", "split_cpu", "task"]
