@@ -9,6 +9,10 @@ round by round. Prints a markdown table and writes it, with the raw numbers,
 under artifacts/benchmarks/.
 
     python benchmarks/tflite_latency.py --rounds 5 --runs 100
+    python benchmarks/tflite_latency.py --models published   # the 15 with weights, then the plot
+
+`--models published` measures every variant with published weights and
+redraws the latency-versus-accuracy plot (`benchmarks/plot_latency_accuracy.py`).
 """
 
 import argparse
@@ -26,16 +30,30 @@ import tensorflow as tf  # noqa: E402
 import keras_shufflenet as ks  # noqa: E402
 from keras_shufflenet.benchmarking import benchmark_local  # noqa: E402
 from keras_shufflenet.export import export_tflite  # noqa: E402
+from plot_latency_accuracy import model_name  # noqa: E402  (this folder)
 
 OUT = Path(__file__).resolve().parents[1] / "artifacts" / "benchmarks"
-SHUFFLENETS = {
-    "ShuffleNetV2 0.5x": lambda: ks.ShuffleNetV2(alpha=0.5, weights=None),
-    "ShuffleNetV2 1.0x": lambda: ks.ShuffleNetV2(alpha=1.0, weights=None),
-    "ShuffleNetV2 1.5x": lambda: ks.ShuffleNetV2(alpha=1.5, weights=None),
-    "ShuffleNetV2 2.0x": lambda: ks.ShuffleNetV2(alpha=2.0, weights=None),
-    "ShuffleNetV1 g3 1.0x": lambda: ks.ShuffleNetV1(groups=3, alpha=1.0, weights=None),
-}
 BASELINE = "MobileNetV2 1.0"
+# The issue's selection: every V2 width and V1 g3 1.0x.
+DEFAULT_MODELS = ("v2", 0.5, None), ("v2", 1.0, None), ("v2", 1.5, None), ("v2", 2.0, None), (
+    "v1", 1.0, 3)
+
+
+def shufflenets(selection):
+    """`{name: builder}` of the `"default"` or `"published"` (with weights) models."""
+    from keras_shufflenet.weights import REGISTRY
+
+    keys = DEFAULT_MODELS if selection == "default" else [entry.key for entry in REGISTRY]
+    builders = {}
+    for version, alpha, groups in keys:
+        if version == "v2":
+            build = lambda alpha=alpha: ks.ShuffleNetV2(alpha=alpha, weights=None)  # noqa: E731
+        else:
+            build = lambda alpha=alpha, groups=groups: ks.ShuffleNetV1(  # noqa: E731
+                groups=groups, alpha=alpha, weights=None
+            )
+        builders[model_name(version, alpha, groups)] = build
+    return builders
 
 
 def calibration_images(count=32, seed=0):
@@ -66,19 +84,23 @@ def export_mobilenet_v2(path, images):
     )
 
 
-def export_all(folder, quantizations):
+def export_all(folder, quantizations, models, reuse=False):
+    """Exports every model (or, with `reuse`, keeps the files already there)."""
     images = calibration_images()
     files = {}
-    for name, build in SHUFFLENETS.items():
+    for name, build in models.items():
+        paths = {q: folder / f"{name.replace(' ', '_')}_{q}.tflite" for q in quantizations}
+        files.update({(name, q): path for q, path in paths.items()})
+        if reuse and all(path.exists() for path in paths.values()):
+            continue
         model = build()
-        for quantization in quantizations:
-            path = folder / f"{name.replace(' ', '_')}_{quantization}.tflite"
+        for quantization, path in paths.items():
             data = images if quantization == "int8" else None
             export_tflite(model, path, quantization, data, input_size=224)
-            files[(name, quantization)] = path
         keras.backend.clear_session()
     files[(BASELINE, "int8")] = folder / "MobileNetV2_int8.tflite"
-    export_mobilenet_v2(files[(BASELINE, "int8")], images)
+    if not (reuse and files[(BASELINE, "int8")].exists()):
+        export_mobilenet_v2(files[(BASELINE, "int8")], images)
     return files
 
 
@@ -98,9 +120,13 @@ def main():
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quantizations", default="int8,float16,float32")
+    parser.add_argument("--models", choices=("default", "published"), default="default",
+                        help="every V2 width and V1 g3 1.0x, or every variant with weights")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the .tflite files a previous run exported, if all are there")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    files = export_all(OUT, args.quantizations.split(","))
+    files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
     latency = measure(files, args.rounds, args.runs, args.threads)
     base = latency[(BASELINE, "int8")]
     rows = ["| model | format | size (MB) | median latency (ms) | ratio to int8 MobileNetV2 |", "|---|---|---:|---:|---:|"]
@@ -120,9 +146,14 @@ def main():
         ],
         "ratio_v2_1x_int8_to_mobilenetv2_int8": latency[("ShuffleNetV2 1.0x", "int8")] / base,
     }
-    (OUT / "tflite_latency.json").write_text(json.dumps(record, indent=2))
-    (OUT / "tflite_latency.md").write_text(table + "\n")
+    stem = "tflite_latency" if args.models == "default" else "tflite_latency_published"
+    (OUT / f"{stem}.json").write_text(json.dumps(record, indent=2))
+    (OUT / f"{stem}.md").write_text(table + "\n")
     print(f"ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {record['ratio_v2_1x_int8_to_mobilenetv2_int8']:.3f}")
+    if args.models == "published":
+        import plot_latency_accuracy
+
+        plot_latency_accuracy.main([str(OUT / f"{stem}.json")])
 
 
 if __name__ == "__main__":
