@@ -50,12 +50,15 @@ def quantize_model(model, quantize=True, representative_data=None):
     """
     from keras_shufflenet.quantization import qat, twin
 
+    images = None
+    if quantize and representative_data is not None:  # bad data fails before any work
+        images = _representative_images(model, representative_data)
     tf_keras_model = twin.build_twin(model)
     if not quantize:
         return tf_keras_model
     qat_model = qat.quantize(tf_keras_model)
-    if representative_data is not None:
-        qat.calibrate(qat_model, tf_keras_model, _representative_images(model, representative_data))
+    if images is not None:
+        qat.calibrate(qat_model, tf_keras_model, images)
     return qat_model
 
 
