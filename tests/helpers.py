@@ -1,4 +1,5 @@
-"""Running the package's programs as a user would (in a subprocess), and hostile input."""
+"""What several test files share: running the package's programs as a user
+would (in a subprocess), models with random BatchNorm statistics, hostile input."""
 
 import io
 import os
@@ -49,3 +50,17 @@ def hostile_checkpoint(marker):
         archive.writestr("archive/data.pkl", pickle.dumps({"w": 1, "x": Payload()}, 2))
         archive.writestr("archive/byteorder", "little")
     return buffer.getvalue()
+
+
+def randomize_batchnorm(model, seed=0):
+    """BatchNorm statistics of order 1, so that every layer shows in the outputs."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+    return model

@@ -11,6 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 import keras_shufflenet as ks
 from keras_shufflenet.deploy import deployment_model
 from keras_shufflenet.export import export_tflite
+from helpers import randomize_batchnorm
 
 # Ops the XNNPACK delegate takes in int8 (FACTS: deployment facts).
 XNNPACK_INT8_OPS = {
@@ -20,16 +21,6 @@ XNNPACK_INT8_OPS = {
     "QUANTIZE",
 }
 SIZE = 64
-
-
-def _randomize_bn(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
-    return model
 
 
 def _pixels(n, size=SIZE, seed=0):
@@ -71,7 +62,7 @@ def _clear_session():
 
 @pytest.mark.parametrize("version", sorted(MODELS))
 def test_deployment_model_is_exact(version):
-    model = _randomize_bn(MODELS[version]())
+    model = randomize_batchnorm(MODELS[version]())
     deployed = deployment_model(model, (SIZE, SIZE, 3))
     x = _pixels(2)
     np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
@@ -82,7 +73,7 @@ def test_deployment_model_is_exact(version):
 
 @pytest.mark.parametrize("version", sorted(MODELS))
 def test_float32_export_equals_keras(version, tmp_path):
-    model = _randomize_bn(MODELS[version]())
+    model = randomize_batchnorm(MODELS[version]())
     path = export_tflite(model, tmp_path / "m.tflite", "float32", input_size=SIZE)
     x = _pixels(3)
     y, interpreter = _run(path, x)
@@ -93,7 +84,7 @@ def test_float32_export_equals_keras(version, tmp_path):
 @pytest.mark.parametrize("version", sorted(MODELS))
 @pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
 def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_path):
-    model = _randomize_bn(MODELS[version]())
+    model = randomize_batchnorm(MODELS[version]())
     calibration = _pixels(16, seed=1)
     path = export_tflite(model, tmp_path / "m.tflite", "int8", calibration, io_dtype=io_dtype)
     y, interpreter = _run(path, _pixels(4, seed=2))
@@ -111,7 +102,7 @@ def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_
 
 
 def test_float16_and_dynamic_exports(tmp_path):
-    model = _randomize_bn(MODELS["v2"]())
+    model = randomize_batchnorm(MODELS["v2"]())
     x = _pixels(2)
     expected = model.predict(x, verbose=0)
     for quantization, atol in [("float16", 5e-2), ("dynamic", 0.5)]:

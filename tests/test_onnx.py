@@ -11,20 +11,10 @@ import pytest
 import tf2onnx
 
 import keras_shufflenet as ks
+from helpers import randomize_batchnorm
 
 SIZE = 64
 ATOL = 1e-4
-
-
-def _randomize_bn(model, seed=0):
-    """BatchNorm statistics of order 1, so that every layer shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
-    return model
 
 
 def _pixels(n, height=SIZE, width=SIZE, seed=0):
@@ -98,7 +88,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_onnxruntime_matches_keras_at_batch_1_and_4(case, tmp_path, capsys):
     build, kwargs, input_dims, output_dims = CASES[case]
-    model = _randomize_bn(build())
+    model = randomize_batchnorm(build())
     path = ks.export_onnx(model, tmp_path / "m.onnx", **kwargs, progress=True)
     assert path == tmp_path / "m.onnx" and sorted(os.listdir(tmp_path)) == ["m.onnx"]
     captured = capsys.readouterr()
@@ -118,7 +108,7 @@ def test_onnxruntime_matches_keras_at_batch_1_and_4(case, tmp_path, capsys):
 
 
 def test_flexible_input_size_stays_symbolic(tmp_path):
-    model = _randomize_bn(ks.ShuffleNetV2(alpha=0.5, weights=None, include_top=False, pooling="avg"))
+    model = randomize_batchnorm(ks.ShuffleNetV2(alpha=0.5, weights=None, include_top=False, pooling="avg"))
     assert model.input.shape[1:3] == (None, None)
     path = ks.export_onnx(model, tmp_path / "m.onnx")
     umask = os.umask(0)
