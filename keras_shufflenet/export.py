@@ -24,17 +24,51 @@ MIN_CALIBRATION_IMAGES = 10
 DEFAULT_SIZE = 224
 
 
+def input_dims(model, input_size=None):
+    """`(H, W, C)` of `model`'s input with `input_size` (`H` or `(H, W)`)
+    applied; `None` where H or W stays flexible."""
+    height, width, channels = model.inputs[0].shape[1:]
+    if input_size is None:
+        return height, width, channels
+    size = (input_size, input_size) if np.ndim(input_size) == 0 else tuple(input_size)
+    if len(size) != 2 or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size
+    ):
+        raise ValueError(
+            "`input_size` must be a positive int `H` or a pair `(H, W)`. "
+            f"Received: input_size={input_size!r}"
+        )
+    if any(d is not None and d != s for d, s in zip((height, width), size)):
+        raise ValueError(
+            f"`input_size` conflicts with the model's input {(height, width)}. "
+            f"Received: input_size={input_size!r}"
+        )
+    return (*map(int, size), channels)
+
+
 def _input_shape(model, input_size):
-    height, width, channels = model.input.shape[1:]
-    if input_size is not None:
-        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-        if any(d is not None and d != s for d, s in zip((height, width), size)):
-            raise ValueError(
-                f"`input_size` conflicts with the model's input {(height, width)}. "
-                f"Received: input_size={input_size!r}"
-            )
-        height, width = size
+    """`input_dims`, with 224 for a flexible H or W."""
+    height, width, channels = input_dims(model, input_size)
     return (height or DEFAULT_SIZE, width or DEFAULT_SIZE, channels)
+
+
+def _size_from_data(model, input_size, data):
+    """`input_size`, or the size of the images in `data` for a flexible-size model."""
+    if input_size is None and None in model.inputs[0].shape[1:3] and np.ndim(data) == 4:
+        return np.shape(data)[1:3]
+    return input_size
+
+
+def representative_images(model, data, input_size=None, resize=None, crop=None):
+    """`data` as float32 images `(N, H, W, C)` of `model`'s input size.
+
+    `data` is what `export_tflite` takes as `representative_data`: an array,
+    a `tf.data` dataset, or a folder of image files (resized to `resize` and
+    centre-cropped to `crop`, default the input size). At least
+    `MIN_CALIBRATION_IMAGES`.
+    """
+    input_shape = _input_shape(model, _size_from_data(model, input_size, data))
+    return _calibration_images(data, input_shape, resize, crop)
 
 
 class StderrProgbar:
@@ -186,14 +220,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         )
     if io_dtype not in IO_DTYPES:
         raise ValueError(f"`io_dtype` must be one of {IO_DTYPES}. Received: io_dtype={io_dtype!r}")
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(
-            f"The folder of the output file does not exist. Received: path={os.fspath(path)!r}"
-        )
-    flexible = None in model.input.shape[1:3]
-    if flexible and input_size is None and np.ndim(representative_data) == 4:
-        input_size = np.shape(representative_data)[1:3]  # take the data's size
+    path = files.output_path(path)
+    input_size = _size_from_data(model, input_size, representative_data)
     input_shape = _input_shape(model, input_size)
     calibration = None
     if quantization == "int8" and not qat:

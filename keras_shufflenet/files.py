@@ -6,6 +6,16 @@ import tempfile
 from pathlib import Path
 
 
+def output_path(path):
+    """`path` as a `Path`, checked early: its folder must exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"The folder of the output file does not exist. Received: path={os.fspath(path)!r}"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
     """Yields a path to write instead of `path`; moves it to `path` when the block succeeds.

@@ -11,8 +11,8 @@ and the file appears only when complete.
 
 The graph keeps the Keras model's NHWC layout, so tf2onnx puts transposes
 to and from NCHW around the convolutions, and each channel shuffle is a
-Reshape/Transpose/Reshape whose final shape is computed at run time (every
-tensor stays at rank <= 4).
+Reshape/Transpose/Reshape (every tensor stays at rank <= 4; the shapes are
+constants where the model's input size is fixed).
 
 tf2onnx and onnx are imported only here, when an export runs:
 `pip install "keras-shufflenet[onnx]"`.
@@ -20,8 +20,6 @@ tf2onnx and onnx are imported only here, when an export runs:
 
 import contextlib
 import logging
-import os
-from pathlib import Path
 
 import keras
 
@@ -54,24 +52,6 @@ def _check_opset(opset):
             f"`opset` must be an int from {OPSETS.start} to {OPSETS.stop - 1} (the opsets "
             f"tf2onnx supports). Received: opset={opset!r}"
         )
-
-
-def _input_dims(model, input_size):
-    """`(H, W, C)` of the exported input; `None` for a symbolic H or W."""
-    height, width, channels = model.inputs[0].shape[1:]
-    if input_size is None:
-        return height, width, channels
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ValueError(
-            f"`input_size` must be a positive int `H` or a pair `(H, W)`. Received: input_size={input_size!r}"
-        )
-    if any(d is not None and d != s for d, s in zip((height, width), size)):
-        raise ValueError(
-            f"`input_size` conflicts with the model's input {(height, width)}. "
-            f"Received: input_size={input_size!r}"
-        )
-    return (*size, channels)
 
 
 def _name_dynamic_dims(model_proto):
@@ -208,12 +188,8 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
             "`export_onnx` takes a model with one image input (batch, H, W, C). "
             f"Received: input shapes {[tuple(t.shape) for t in model.inputs]}"
         )
-    dims = _input_dims(model, input_size)
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(
-            f"The folder of the output file does not exist. Received: path={os.fspath(path)!r}"
-        )
+    dims = export.input_dims(model, input_size)
+    path = files.output_path(path)
     onnx, tf2onnx = check_converters()
     bar = export.StderrProgbar(4, "step") if progress else _NoProgress()
     try:

@@ -50,9 +50,11 @@ def quantize_model(model, quantize=True, representative_data=None):
     """
     from keras_shufflenet.quantization import qat, twin
 
+    from keras_shufflenet.export import representative_images
+
     images = None
     if quantize and representative_data is not None:  # bad data fails before any work
-        images = _representative_images(model, representative_data)
+        images = representative_images(model, representative_data)
     tf_keras_model = twin.build_twin(model)
     if not quantize:
         return tf_keras_model
@@ -60,17 +62,6 @@ def quantize_model(model, quantize=True, representative_data=None):
     if images is not None:
         qat.calibrate(qat_model, tf_keras_model, images)
     return qat_model
-
-
-def _representative_images(model, data):
-    """`data` as a float32 array of the model's input size (see `export_tflite`)."""
-    from keras_shufflenet import export
-
-    shape = getattr(data, "shape", None)
-    size = None  # the model's own, if it has one; else the images'
-    if None in model.input.shape[1:3] and shape is not None and len(shape) == 4:
-        size = tuple(shape[1:3])
-    return export._calibration_images(data, export._input_shape(model, size), None, None)
 
 
 def quantize_scope():

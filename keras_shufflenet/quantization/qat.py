@@ -122,18 +122,20 @@ def calibrate(qat_model, twin, images, batch_size=16):
     """
     ranges = _RangeTracker()
     probe = _probe_model(twin)
+    has_head = "predictions" in {layer.name for layer in twin.layers}
+    head = twin.get_layer("predictions").get_weights() if has_head else None
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start : start + batch_size], "float32")
         ranges.update("input", batch)
         outputs = {name: value.numpy() for name, value in probe(batch, training=False).items()}
-        if "predictions" in outputs:
-            kernel, bias = twin.get_layer("predictions").get_weights()
+        if head is not None:
+            kernel, bias = head
             outputs["logits"] = outputs.pop("predictions_input") @ kernel + bias
         for name, value in outputs.items():
             ranges.update(name, value)
     for layer in qat_model.layers:
         for key, variables in _activation_range_vars(layer):
-            low, high = ranges[layer.name if key is None else key]
+            low, high = ranges[key]
             variables["min_var"].assign(np.minimum(low, 0.0))
             variables["max_var"].assign(np.maximum(high, 0.0))
 
@@ -159,8 +161,8 @@ def _probe_model(twin):
 
 def _activation_range_vars(layer):
     """`(key, {"min_var", "max_var"})` of each activation quantizer of a
-    layer of a QAT model; `key` names the float tensor it sees (`None`: the
-    wrapped layer's output)."""
+    layer of a QAT model; `key` names the float tensor it sees: a layer name
+    (its output), `"logits"` or `"input"`."""
     keras_quantize = tfmot.quantization.keras
     if isinstance(layer, keras_quantize.QuantizeWrapper):
         name = layer.layer.name
