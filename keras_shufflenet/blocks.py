@@ -13,13 +13,15 @@ import types
 
 from keras import layers
 
+from keras_shufflenet.batch_norm import BatchNormalization
 from keras_shufflenet.layers import ChannelShuffle, ChannelSplit
 
 KERAS_LAYERS = types.SimpleNamespace(
     **{name: getattr(layers, name) for name in (
-        "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D",
+        "Add", "AveragePooling2D", "Concatenate", "Conv2D",
         "DepthwiseConv2D", "MaxPooling2D", "ReLU", "ZeroPadding2D",
     )},
+    BatchNormalization=BatchNormalization,
     ChannelShuffle=ChannelShuffle,
     ChannelSplit=ChannelSplit,
 )
