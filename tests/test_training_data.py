@@ -205,6 +205,20 @@ def test_synthetic_source_streams_new_images():
     assert x.shape == (40, 32, 32, 3) and y.shape == (40, 8)
 
 
+def test_one_pass_datasets_are_ordered_and_skip_the_autotuner():
+    # Deleting an iterator waits for the autotuner's next wake-up: one-pass
+    # datasets (a new iterator every validation) keep it off.
+    cfg = config(source="synthetic", num_classes=4, image_size=32, synthetic_size=32,
+                 eval_resize=32, eval_crop=32, train_examples=32, val_examples=8)
+    train, _ = data.training_dataset(cfg, batch_size=8)
+    assert train.options().autotune.enabled and not train.options().deterministic
+    for one_pass in (data.evaluation_dataset(cfg, 4), data.calibration_dataset(cfg, 4, 2)):
+        assert one_pass.options().autotune.enabled is False
+        assert one_pass.options().deterministic
+        a, b = (np.concatenate([x.numpy() for x, _ in one_pass]) for _ in range(2))
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"source": "lmdb"}, {"eval_resize": 200, "eval_crop": 224}, {"min_crop_area": 0.0}],

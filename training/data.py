@@ -325,9 +325,16 @@ def _examples(config, training, augmented=None):
     return _decode_records(records, config, training, augmented), count
 
 
-def _finish(dataset, config, batch_size, drop_remainder, deterministic):
-    """Batches, one-hot labels, prefetch. `deterministic` is the order of every
-    parallel step above (off for training: faster)."""
+def _finish(dataset, config, batch_size, drop_remainder, training):
+    """Batches, one-hot labels, prefetch.
+
+    Training batches come in any order of the parallel steps above (faster),
+    from one endless iterator per `fit`, tuned by tf.data's autotuner. Every
+    other dataset is read in order, one pass per iterator: there the
+    autotuner is off (parallel steps use one thread per core), because
+    deleting an iterator waits for the autotuner's next wake-up, whose period
+    doubles from 10 ms (epochs of 1.6 s over a one-pass dataset measured 2.6 s).
+    """
     classes = config.num_classes
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(
@@ -335,7 +342,8 @@ def _finish(dataset, config, batch_size, drop_remainder, deterministic):
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     options = tf.data.Options()
-    options.deterministic = deterministic
+    options.deterministic = not training
+    options.autotune.enabled = training
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
@@ -349,7 +357,7 @@ def training_dataset(config, batch_size):
             f"An epoch needs at least one full batch: {count} examples, batch {batch_size}. "
             f"Received: batch_size={batch_size}"
         )
-    return _finish(dataset.repeat(), config, batch_size, True, deterministic=False), steps
+    return _finish(dataset.repeat(), config, batch_size, True, training=True), steps
 
 
 def evaluation_dataset(config, batch_size, limit=None):
@@ -358,7 +366,7 @@ def evaluation_dataset(config, batch_size, limit=None):
     dataset, _ = _examples(config, training=False)
     if limit:
         dataset = dataset.take(limit)
-    return _finish(dataset, config, batch_size, False, deterministic=True)
+    return _finish(dataset, config, batch_size, False, training=False)
 
 
 def calibration_dataset(config, batch_size, steps):
@@ -366,7 +374,7 @@ def calibration_dataset(config, batch_size, steps):
     BatchNorm recalibration (shuffled with the seed, not augmented, in a
     deterministic order: every worker of a cluster gets the same batches)."""
     dataset, _ = _examples(config, training=True, augmented=False)
-    return _finish(dataset.repeat(), config, batch_size, True, deterministic=True).take(steps)
+    return _finish(dataset.repeat(), config, batch_size, True, training=False).take(steps)
 
 
 __all__ = [
