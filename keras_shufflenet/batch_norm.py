@@ -9,8 +9,10 @@ the same thing with fewer passes over memory:
 - training: TensorFlow's fused kernel (oneDNN) where oneDNN handles the
   channel count well (a multiple of 4), otherwise moments and one
   multiply-add with a hand-written gradient (two reductions, one pass);
-- inference: the fused kernel, which TensorFlow's graph optimiser folds into
-  a preceding convolution (and its ReLU).
+- inference: folded into a producing depthwise convolution (filter and
+  bias), or the fused kernel, which TensorFlow's graph optimiser folds into a
+  producing Conv2D (and its ReLU); one multiply-add where neither applies
+  and oneDNN's kernel is slow.
 
 Elsewhere (other backends, GPUs and TPUs, where XLA fuses Keras' ops anyway,
 masks, mixed precision, renorm, synchronised statistics) it is Keras' layer.
@@ -86,13 +88,50 @@ def _two_pass_training(x, gamma, beta, epsilon):
     return normalize(x, gamma, beta), mean, variance
 
 
-def _fused_inference(x, gamma, beta, mean, variance, epsilon):
+def _inference(x, gamma, beta, mean, variance, epsilon):
+    """Batch norm with the moving statistics, in the cheapest form for where
+    `x` comes from: folded into the depthwise convolution that produced it;
+    the fused kernel, which grappler folds into a producing Conv2D (and its
+    ReLU), or where oneDNN runs it fast; one multiply-add otherwise."""
     import tensorflow as tf
 
-    return tf.raw_ops.FusedBatchNormV3(
-        x=x, scale=gamma, offset=beta, mean=mean, variance=variance, epsilon=epsilon,
-        data_format="NHWC", is_training=False,
-    )[0]
+    producer = _sole_producer(x)
+    if producer is not None and producer.type == "DepthwiseConv2dNative":
+        return _folded_depthwise(producer, gamma, beta, mean, variance, epsilon)
+    if (producer is not None and producer.type == "Conv2D") or (
+        x.shape[-1] % _FUSED_CHANNEL_MULTIPLE == 0
+    ):
+        return tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=gamma, offset=beta, mean=mean, variance=variance, epsilon=epsilon,
+            data_format="NHWC", is_training=False,
+        )[0]
+    scale = gamma * tf.math.rsqrt(variance + epsilon)
+    return x * scale + (beta - mean * scale)
+
+
+def _sole_producer(x):
+    """The graph op that produced `x` and nothing else reads (None in eager)."""
+    op = getattr(x, "op", None)
+    if op is None or len(op.outputs) != 1 or op.outputs[0].consumers():
+        return None
+    if op.type in ("DepthwiseConv2dNative", "Conv2D") and op.get_attr("data_format") != b"NHWC":
+        return None
+    return op
+
+
+def _folded_depthwise(conv, gamma, beta, mean, variance, epsilon):
+    """The depthwise convolution `conv` again, with the batch norm folded into
+    its filter and a bias (grappler folds batch norm into Conv2D only); the
+    original op, left unread, is pruned from the graph."""
+    import tensorflow as tf
+
+    scale = gamma * tf.math.rsqrt(variance + epsilon)
+    inputs, kernel = conv.inputs
+    attrs = {name: conv.get_attr(name) for name in (
+        "strides", "padding", "explicit_paddings", "data_format", "dilations")}
+    folded_kernel = kernel * tf.reshape(scale, kernel.shape[2:])
+    outputs = tf.raw_ops.DepthwiseConv2dNative(input=inputs, filter=folded_kernel, **attrs)
+    return tf.nn.bias_add(outputs, beta - mean * scale)
 
 
 @keras.saving.register_keras_serializable(package="keras_shufflenet")
@@ -108,7 +147,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         gamma, beta = self.gamma.value, self.beta.value
         if not (training and self.trainable):
-            return _fused_inference(
+            return _inference(
                 inputs, gamma, beta, self.moving_mean.value, self.moving_variance.value,
                 self.epsilon,
             )

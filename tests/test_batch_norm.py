@@ -93,3 +93,26 @@ def test_models_use_it_and_it_is_a_keras_batch_norm(tmp_path):
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(restored.get_layer("conv1_bn"), BatchNormalization)
+
+
+@pytest.mark.parametrize("channels", [58, 64])
+@pytest.mark.parametrize("conv", ["depthwise", "conv", "depthwise_read_twice"])
+def test_inference_in_a_graph_after_convolutions_matches_keras(conv, channels):
+    # In a traced graph the layer folds itself into the producing convolution.
+    rng = np.random.default_rng(channels)
+    x = rng.normal(size=(2, 9, 8, channels)).astype("float32")
+    convolution = (keras.layers.Conv2D(channels, 1, use_bias=False) if conv == "conv"
+                   else keras.layers.DepthwiseConv2D(3, strides=2, use_bias=False))
+    convolution.build(x.shape)
+    reference, ours = _pair(channels, rng)
+
+    def run(norm):
+        @tf.function
+        def forward(x):
+            features = convolution(x)
+            y = norm(features, training=False)
+            return y + features if conv == "depthwise_read_twice" else y
+
+        return forward(tf.constant(x)).numpy()
+
+    np.testing.assert_allclose(run(ours), run(reference), atol=1e-5)
