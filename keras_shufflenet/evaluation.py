@@ -284,3 +284,34 @@ def evaluate_tflite(
         keras_top1=keras_top1,
         tflite_top1=tflite_top1,
     )
+
+
+def tflite_top1(tflite_path, batches, limit=None, num_threads=None):
+    """Top-1 accuracy of a `.tflite` classifier, run image by image (batch 1).
+
+    Args:
+        tflite_path: Path of the `.tflite` model.
+        batches: Iterable of `(images, labels)`: model input `(N, H, W, C)`
+            (quantized on the way in for int8/uint8 models) and labels as
+            class indices `(N,)` or one-hot `(N, classes)`; arrays or tensors.
+        limit: Stop after this many images. Defaults to `None` (all).
+        num_threads: LiteRT interpreter threads. Defaults to LiteRT's choice.
+
+    Returns:
+        The fraction of images whose top class is the label.
+    """
+    runner = _TFLiteRunner(tflite_path, num_threads=num_threads)
+    correct = total = 0
+    for inputs, labels in batches:
+        inputs = np.asarray(inputs, dtype=np.float32)
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(-1)
+        for image, label in zip(inputs, labels):
+            correct += int(np.argmax(runner(image[None])) == label)
+            total += 1
+            if limit is not None and total >= limit:
+                return correct / total
+    if not total:
+        raise ValueError(f"No images to evaluate. Received: tflite_path={os.fspath(tflite_path)!r}")
+    return correct / total

@@ -223,3 +223,16 @@ def test_absl_evaluate_program(tiny_tflite, class_folders, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "top-1 agreement:    100.00%" in result.stdout
     assert "images:             6 (6 labeled" in result.stdout
+
+
+def test_tflite_top1_scores_batches_against_their_labels(tiny_tflite, keras_model):
+    x = np.random.default_rng(5).uniform(0, 255, (6, CROP, CROP, 3)).astype("float32")
+    top = np.asarray(keras_model(x, training=False)).argmax(-1)
+    wrong = (top + 1) % int(keras_model.output_shape[-1])
+    labels = np.where(np.arange(6) < 4, top, wrong)  # 4 of 6 right
+    one_hot = np.eye(int(keras_model.output_shape[-1]))[labels]
+    path = tiny_tflite["float.tflite"]
+    assert evaluation.tflite_top1(path, [(x[:3], labels[:3]), (x[3:], labels[3:])]) == 4 / 6
+    assert evaluation.tflite_top1(path, [(x, one_hot)], limit=2) == 1.0
+    with pytest.raises(ValueError, match="No images"):
+        evaluation.tflite_top1(path, [])

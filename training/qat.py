@@ -60,23 +60,6 @@ def _float_model(spec, weights):
                         image_size=FLAGS.image_size, logits=False)
 
 
-def _tflite_top1(path, dataset, limit):
-    import numpy as np
-
-    from keras_shufflenet.evaluation import _TFLiteRunner
-
-    runner = _TFLiteRunner(path, num_threads=os.cpu_count())
-    correct = total = 0
-    for images, labels in dataset:
-        images, labels = images.numpy(), np.argmax(labels.numpy(), -1)
-        for image, label in zip(images, labels):
-            correct += int(np.argmax(runner(image[None])) == label)
-            total += 1
-            if total >= limit:
-                return correct / total
-    return correct / max(total, 1)
-
-
 def _calibration_images(dataset):
     """The first `--calibration_images` training images as one array, or `None`."""
     import numpy as np
@@ -94,6 +77,7 @@ def _calibration_images(dataset):
 
 def main(argv):
     del argv
+    from keras_shufflenet import evaluation
     from keras_shufflenet.export import export_tflite
     from keras_shufflenet.quantization import quantize_model
     from keras_shufflenet.quantization._imports import tf_keras
@@ -129,8 +113,8 @@ def main(argv):
         summary["val_top1_qat"] = float(qat_model.evaluate(val_data, verbose=0,
                                                            return_dict=True)["top1"])
         if FLAGS.tflite_eval_examples:
-            summary["val_top1_int8_tflite"] = _tflite_top1(path, val_data,
-                                                           FLAGS.tflite_eval_examples)
+            summary["val_top1_int8_tflite"] = evaluation.tflite_top1(
+                path, val_data, limit=FLAGS.tflite_eval_examples, num_threads=os.cpu_count())
         print(f"validation top-1: QAT model {summary['val_top1_qat']:.4f}, int8 .tflite "
               f"{summary.get('val_top1_int8_tflite', float('nan')):.4f}", flush=True)
     checkpointing.write_json(os.path.join(out_dir, "summary.json"), summary)

@@ -131,15 +131,6 @@ def keras_top1(model, x, y, batch_size=250):
     return float(np.mean(np.argmax(predictions, -1) == y))
 
 
-def tflite_top1(path, x, y):
-    """Top-1 accuracy of a `.tflite` model, batch 1, as `evaluation` runs it."""
-    from keras_shufflenet.evaluation import _TFLiteRunner
-
-    runner = _TFLiteRunner(path, num_threads=1)
-    predictions = np.array([np.argmax(runner(x[i : i + 1])) for i in range(len(x))])
-    return float(np.mean(predictions == y))
-
-
 def fine_tune_qat(model, config, calibration):
     """QAT model of `model`, its activation ranges calibrated on the
     `calibration` images, fine-tuned with a small constant learning rate on
@@ -197,6 +188,7 @@ def run(config=None, out_dir=None, log=None):
 
     import keras
 
+    from keras_shufflenet import evaluation
     from keras_shufflenet.export import export_tflite
 
     seconds, top1, files = {}, {}, {}
@@ -229,8 +221,12 @@ def run(config=None, out_dir=None, log=None):
         calibration,
     )
     lap("export_float")
-    top1["tflite_float32"] = tflite_top1(files["tflite_float32"], x_val, y_val)
-    top1["tflite_int8_ptq"] = tflite_top1(files["tflite_int8_ptq"], x_val, y_val)
+
+    def tflite_top1(path):
+        return evaluation.tflite_top1(path, [(x_val, y_val)], num_threads=1)
+
+    top1["tflite_float32"] = tflite_top1(files["tflite_float32"])
+    top1["tflite_int8_ptq"] = tflite_top1(files["tflite_int8_ptq"])
     lap("eval_tflite_float")
 
     keras.utils.set_random_seed(config.seed + 2)
@@ -241,7 +237,7 @@ def run(config=None, out_dir=None, log=None):
     files["tflite_int8_qat"] = export_tflite(
         qat_model, out_dir / f"{stem}_int8_qat.tflite", "int8", input_size=config.image_size
     )
-    top1["tflite_int8_qat"] = tflite_top1(files["tflite_int8_qat"], x_val, y_val)
+    top1["tflite_int8_qat"] = tflite_top1(files["tflite_int8_qat"])
     lap("qat_export_eval")
     if config.float_control:
         keras.utils.set_random_seed(config.seed + 2)
