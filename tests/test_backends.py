@@ -63,7 +63,7 @@ def tensorflow_outputs(tmp_path_factory):
     return folder, outputs
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_backend_matches_tensorflow(backend, tensorflow_outputs):
     folder, expected = tensorflow_outputs
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -111,6 +111,7 @@ def test_no_command_prints_usage(capsys):
     assert "usage: keras-shufflenet" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_int8_from_a_calibration_folder(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

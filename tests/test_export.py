@@ -82,7 +82,7 @@ def test_float32_export_equals_keras(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", sorted(MODELS))
-@pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
+@pytest.mark.parametrize("io_dtype", ["int8", pytest.param("uint8", marks=pytest.mark.slow)])
 def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_path):
     model = randomize_batchnorm(MODELS[version]())
     calibration = _pixels(16, seed=1)
@@ -101,6 +101,7 @@ def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_
     assert np.mean(np.argmax(y, 1) == np.argmax(expected, 1)) >= 0.5
 
 
+@pytest.mark.slow
 def test_float16_and_dynamic_exports(tmp_path):
     model = randomize_batchnorm(MODELS["v2"]())
     x = _pixels(2)
@@ -111,6 +112,7 @@ def test_float16_and_dynamic_exports(tmp_path):
         np.testing.assert_allclose(y, expected, atol=atol * np.abs(expected).max())
 
 
+@pytest.mark.slow
 def test_representative_data_as_dataset_and_folder(tmp_path):
     from PIL import Image
 

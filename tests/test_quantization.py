@@ -130,7 +130,7 @@ def _convert_int8(qat_model, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file:UserWarning")
-@pytest.mark.parametrize("version", ["v2", "v1"])
+@pytest.mark.parametrize("version", ["v2", pytest.param("v1", marks=pytest.mark.slow)])
 def test_quantize_model_trains_and_converts_to_all_integer_tflite(version, tmp_path):
     import tf_keras
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -158,6 +158,7 @@ print(json.dumps({{"replicas": [n1, n2], "step": max(steps), "rel": rel,
 """
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpus_takes_the_same_step_as_the_default_strategy(tmp_path):
     result = check(run_python(tmp_path, "-c", MIRRORED_SCRIPT.format(root=str(ROOT))))
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -182,6 +183,7 @@ def tiny_run(tmp_path_factory):
     return folder / "run", result
 
 
+@pytest.mark.slow
 def test_train_imagenet_saves_a_model_that_weights_path_loads(tiny_run):
     import keras
 
@@ -211,6 +213,7 @@ def test_train_imagenet_saves_a_model_that_weights_path_loads(tiny_run):
     np.testing.assert_allclose(saved.predict(x, verbose=0).sum(1), 1.0, atol=1e-5)  # softmax
 
 
+@pytest.mark.slow
 def test_a_finished_run_started_again_trains_no_more(tiny_run, tmp_path):
     run, _ = tiny_run
     result = check(run_python(tmp_path, program("train_imagenet"), *TINY,
