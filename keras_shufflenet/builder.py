@@ -134,7 +134,8 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(
-            classes, activation=classifier_activation, name="predictions"
+            classes, activation=classifier_activation, name="predictions",
+            dtype=_head_dtype(),
         )(x)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -146,6 +147,15 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
     if weights is not None:
         weights_lib.load_weights(model, spec, weights)
     return model
+
+
+def _head_dtype():
+    """float32 for the classifier under a mixed-precision policy (Keras'
+    advice: logits and softmax in float32, and metrics such as top-5 accept
+    no float16/bfloat16 predictions); the global policy otherwise."""
+    if keras.config.dtype_policy().name.startswith("mixed_"):
+        return "float32"
+    return None
 
 
 def default_name(spec):

@@ -207,3 +207,21 @@ def test_decode_predictions_offline():
     assert decoded[1][0][:2] == ("n03063599", "coffee_mug")
     with pytest.raises(ValueError, match=r"Received: preds.shape=\(2, 10\)"):
         ks.decode_predictions(np.zeros((2, 10)))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_the_head_in_float32_and_trains(policy):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = ks.ShuffleNetV2(alpha=0.5, weights=None, input_shape=(32, 32, 3), classes=6,
+                                classifier_activation=None)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.get_layer("conv1").compute_dtype == policy.split("_")[1]
+    assert model.output.dtype == "float32"
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.TopKCategoricalAccuracy(k=5)])
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    logs = model.train_on_batch(x, np.eye(6, dtype="float32")[[0, 1, 2, 3]], return_dict=True)
+    assert np.isfinite(logs["loss"]) and 0.0 <= logs["top_k_categorical_accuracy"] <= 1.0
