@@ -46,6 +46,12 @@ def _tensorflow_fast_path(layer, inputs, mask):
     return _cpu_only()
 
 
+def _values_per_channel(x):
+    import tensorflow as tf
+
+    return tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
+
+
 def _fused_training(x, gamma, beta, epsilon):
     """`(y, mean, biased variance)` from TensorFlow's fused kernel."""
     import tensorflow as tf
@@ -55,7 +61,7 @@ def _fused_training(x, gamma, beta, epsilon):
         variance=tf.ones_like(gamma), epsilon=epsilon, data_format="NHWC", is_training=True,
     )
     # The kernel returns the Bessel-corrected variance; Keras keeps the biased one.
-    count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
+    count = _values_per_channel(x)
     return y, mean, variance * ((count - 1.0) / count)
 
 
@@ -74,7 +80,7 @@ def _two_pass_training(x, gamma, beta, epsilon):
         y = x * scale + (beta - mean * scale)
 
         def grad(dy):
-            count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
+            count = _values_per_channel(x)
             sum_dy = tf.reduce_sum(dy, axes)
             sum_dy_x = tf.reduce_sum(dy * x, axes)
             dgamma = inv_std * (sum_dy_x - mean * sum_dy)

@@ -25,8 +25,7 @@ def _pair(channels, rng):
     return pair
 
 
-def _training_step(layer, x, upstream):
-    @tf.function
+def _training_step(layer, x, upstream, traced):
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -34,17 +33,22 @@ def _training_step(layer, x, upstream):
             loss = tf.reduce_sum(y * upstream)
         return [y, *tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])]
 
+    if traced:
+        step = tf.function(step)
     outputs = [v.numpy() for v in step(tf.constant(x))]
     return outputs + [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
 
 
 # 58 channels take the two-pass path, 64 TensorFlow's fused kernel.
+@pytest.mark.parametrize("traced", [True, False])
 @pytest.mark.parametrize("channels", [58, 64])
-def test_training_matches_keras(channels):
+def test_training_matches_keras(channels, traced):
     rng = np.random.default_rng(channels)
     x = (rng.normal(size=(4, 9, 7, channels)) * 3 + 1).astype("float32")
     upstream = rng.normal(size=x.shape).astype("float32")
-    reference, ours = (_training_step(layer, x, upstream) for layer in _pair(channels, rng))
+    reference, ours = (
+        _training_step(layer, x, upstream, traced) for layer in _pair(channels, rng)
+    )
     names = ["output", "d_input", "d_gamma", "d_beta", "moving_mean", "moving_variance"]
     for name, expected, actual in zip(names, reference, ours):
         scale = max(1.0, float(np.abs(expected).max()))
