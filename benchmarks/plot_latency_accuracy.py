@@ -7,20 +7,17 @@ int8 and float32 latency (x, log scale) against top-1 (y), one line per
 family, with int8 MobileNetV2's latency as a vertical reference. Needs
 matplotlib (`pip install "keras-shufflenet[plot]"`).
 
-    python benchmarks/tflite_latency.py --models published   # measures, then calls this
-    python benchmarks/plot_latency_accuracy.py                # redraws from the last JSON
+    python3 -m benchmarks.tflite_latency --models published   # measures, then calls this
+    python3 -m benchmarks.plot_latency_accuracy                # redraws from the last JSON
 """
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout
-    sys.path.insert(0, str(ROOT))
 
-from keras_shufflenet.weights import REGISTRY  # noqa: E402
+from keras_shufflenet.weights import REGISTRY
 
 LATENCY_JSON = ROOT / "artifacts" / "benchmarks" / "tflite_latency_published.json"
 PNG = ROOT / "docs" / "latency_accuracy.png"
@@ -45,7 +42,7 @@ def load_points(path):
     except FileNotFoundError:
         raise SystemExit(
             f"error: no latency measurements at {path}; "
-            "run `python benchmarks/tflite_latency.py --models published` first"
+            "run `python3 -m benchmarks.tflite_latency --models published` first"
         ) from None
     latency = {(r["model"], r["format"]): r["median_ms"] for r in record["results"]}
     points = {}

@@ -9,8 +9,8 @@ from the train split) and, after quantization-aware fine-tuning with
 model. The pipeline is `training.quantization_check`. Prints a markdown
 table and writes it, with the raw numbers, under artifacts/benchmarks/.
 
-    python benchmarks/quantization_accuracy.py              # about 4 minutes on 2 cores
-    python benchmarks/quantization_accuracy.py --model v1
+    python3 -m benchmarks.quantization_accuracy              # about 4 minutes on 2 cores
+    python3 -m benchmarks.quantization_accuracy --model v1
 """
 
 import argparse
@@ -22,10 +22,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `training` lives next to this folder
-    sys.path.insert(0, str(ROOT))
 
-from training.quantization_check import MODELS, Config, markdown_table, run  # noqa: E402
+from training.quantization_check import MODELS, Config, markdown_table, run
 
 OUT = ROOT / "artifacts" / "benchmarks"
 PTQ_TOLERANCE = 2.0  # most top-1 points full-int8 PTQ may lose (the goal)

@@ -8,8 +8,8 @@ LiteRT's `litert-benchmark` on one thread, batch 1, interleaving the models
 round by round. Prints a markdown table and writes it, with the raw numbers,
 under artifacts/benchmarks/.
 
-    python benchmarks/tflite_latency.py --rounds 5 --runs 100
-    python benchmarks/tflite_latency.py --models published   # the 15 with weights, then the plot
+    python3 -m benchmarks.tflite_latency --rounds 5 --runs 100
+    python3 -m benchmarks.tflite_latency --models published   # the 15 with weights, then the plot
 
 `--models published` measures every variant with published weights and
 redraws the latency-versus-accuracy plot (`benchmarks/plot_latency_accuracy.py`).
@@ -27,10 +27,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import keras_shufflenet as ks  # noqa: E402
-from keras_shufflenet.benchmarking import benchmark_local  # noqa: E402
+from keras_shufflenet import models  # noqa: E402
+from keras_shufflenet.cli._options import spec_for  # noqa: E402
+from keras_shufflenet.runtime import benchmark_local  # noqa: E402
 from keras_shufflenet.export import export_tflite  # noqa: E402
-from plot_latency_accuracy import model_name  # noqa: E402  (this folder)
+from benchmarks.plot_latency_accuracy import model_name
 
 OUT = Path(__file__).resolve().parents[1] / "artifacts" / "benchmarks"
 BASELINE = "MobileNetV2 1.0"
@@ -46,13 +47,10 @@ def shufflenets(selection):
     keys = DEFAULT_MODELS if selection == "default" else [entry.key for entry in REGISTRY]
     builders = {}
     for version, alpha, groups in keys:
-        if version == "v2":
-            build = lambda alpha=alpha: ks.ShuffleNetV2(alpha=alpha, weights=None)  # noqa: E731
-        else:
-            build = lambda alpha=alpha, groups=groups: ks.ShuffleNetV1(  # noqa: E731
-                groups=groups, alpha=alpha, weights=None
-            )
-        builders[model_name(version, alpha, groups)] = build
+        spec = spec_for(version, alpha, groups)
+        builders[model_name(version, alpha, groups)] = (
+            lambda spec=spec: models.build_model(spec, weights=None)
+        )
     return builders
 
 
@@ -151,7 +149,7 @@ def main():
     (OUT / f"{stem}.md").write_text(table + "\n")
     print(f"ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {record['ratio_v2_1x_int8_to_mobilenetv2_int8']:.3f}")
     if args.models == "published":
-        import plot_latency_accuracy
+        from benchmarks import plot_latency_accuracy
 
         plot_latency_accuracy.main([str(OUT / f"{stem}.json")])
 

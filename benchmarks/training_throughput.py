@@ -14,7 +14,7 @@ images/s of the rounds is reported, with the ratio Keras / PyTorch. Both use
 every core. Prints a markdown table and writes it, with the raw numbers,
 under artifacts/benchmarks/.
 
-    python benchmarks/training_throughput.py --rounds 5 --steps 10
+    python3 -m benchmarks.training_throughput --rounds 5 --steps 10
 """
 
 import argparse
@@ -29,18 +29,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # torchvision loads triton, whose LLVM crashes the process when it loads after
 # TensorFlow's: import it first.
-import torch  # noqa: E402
-import torchvision  # noqa: E402
+import torch
+import torchvision
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import keras_shufflenet as ks  # noqa: E402
+import keras_shufflenet as ks
 
 OUT = ROOT / "artifacts" / "benchmarks"
 GOALS = {"training": 1.0, "inference": 1.5}

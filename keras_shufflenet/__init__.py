@@ -1,22 +1,42 @@
-"""ShuffleNet V1 and V2 for Keras 3, exact to their reference implementations."""
+"""ShuffleNet V1 and V2 for Keras 3, exact to their reference implementations.
 
-from keras_shufflenet import layers
-from keras_shufflenet.builder import stage_outputs
-from keras_shufflenet.export import export_tflite
-from keras_shufflenet.imagenet import decode_predictions, preprocess_input
-from keras_shufflenet.onnx_export import export_onnx
-from keras_shufflenet.shufflenet_v1 import ShuffleNetV1
-from keras_shufflenet.shufflenet_v2 import ShuffleNetV2
+The public API is what this module exports, plus the `layers`,
+`quantization`, `export`, `runtime` and `weights` subpackages; modules and
+names that start with an underscore are private. Names load on first use, so
+`import keras_shufflenet` (and the `keras-shufflenet` command's `--help`)
+does not import TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ShuffleNetV1",
-    "ShuffleNetV2",
-    "decode_predictions",
-    "export_onnx",
-    "export_tflite",
-    "layers",
-    "preprocess_input",
-    "stage_outputs",
-]
+_EXPORTS = {
+    "ShuffleNetV1": "keras_shufflenet.models",
+    "ShuffleNetV2": "keras_shufflenet.models",
+    "count_macs": "keras_shufflenet.models",
+    "count_params": "keras_shufflenet.models",
+    "decode_predictions": "keras_shufflenet.models",
+    "preprocess_input": "keras_shufflenet.models",
+    "stage_outputs": "keras_shufflenet.models",
+    "export_onnx": "keras_shufflenet.export",
+    "export_tflite": "keras_shufflenet.export",
+}
+_SUBPACKAGES = ("export", "layers", "models", "quantization", "runtime", "weights")
+
+__all__ = [*_EXPORTS, "layers"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"keras_shufflenet.{name}")
+    else:
+        raise AttributeError(f"module 'keras_shufflenet' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})

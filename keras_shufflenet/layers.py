@@ -1,103 +1,12 @@
-"""Public Keras layers of the ShuffleNet family.
+"""Public Keras layers of the ShuffleNet family (`keras_shufflenet.layers`).
 
-Both are plain, serializable Keras layers (no `Lambda`), so models that use
-them save to `.keras` and load back without `custom_objects`, on every backend.
+`ChannelShuffle` (the paper's order) and `ChannelSplit` are plain,
+serializable Keras layers, so the models save to `.keras` and load back
+without `custom_objects`. `BatchNormalization` is Keras' layer with faster
+TensorFlow CPU kernels, same weights and results.
 """
 
-import keras
-from keras import ops
+from keras_shufflenet.models._batch_norm import BatchNormalization
+from keras_shufflenet.models._layers import ChannelShuffle, ChannelSplit
 
-
-def _channels(input_shape, layer):
-    channels = input_shape[-1]
-    if channels is None:
-        raise ValueError(
-            f"{layer.__class__.__name__} needs a known channel count. "
-            f"Received: input_shape={tuple(input_shape)}"
-        )
-    return channels
-
-
-@keras.saving.register_keras_serializable(package="keras_shufflenet")
-class ChannelShuffle(keras.layers.Layer):
-    """Channel shuffle of ShuffleNet, in the paper's order (channels last).
-
-    Channel `i * (C // groups) + j` moves to position `j * groups + i`: the
-    channels are viewed as a `(groups, C // groups)` matrix and transposed, as
-    in torchvision and pytorchcv.
-
-    Args:
-        groups: Number of channel groups; must divide the channel count.
-    """
-
-    def __init__(self, groups, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(groups, int) or groups < 1:
-            raise ValueError(
-                f"`groups` must be a positive integer. Received: groups={groups!r}"
-            )
-        self.groups = groups
-
-    def build(self, input_shape):
-        channels = _channels(input_shape, self)
-        if channels % self.groups:
-            raise ValueError(
-                f"ChannelShuffle needs a channel count divisible by groups={self.groups}. "
-                f"Received: channels={channels}"
-            )
-
-    def call(self, inputs):
-        channels = inputs.shape[-1]
-        # A rank-3 view (pixels, groups, channels per group) keeps every
-        # tensor at rank <= 4, which mobile delegates require.
-        x = ops.reshape(inputs, (-1, self.groups, channels // self.groups))
-        x = ops.transpose(x, (0, 2, 1))
-        # A static target shape where the input's is known: exported graphs
-        # (ONNX, TFLite) then need no run-time shape computation.
-        static = None not in inputs.shape[1:]
-        return ops.reshape(x, (-1, *inputs.shape[1:]) if static else ops.shape(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "groups": self.groups}
-
-
-@keras.saving.register_keras_serializable(package="keras_shufflenet")
-class ChannelSplit(keras.layers.Layer):
-    """Splits the channel axis into `num_splits` equal parts (channels last).
-
-    ShuffleNet V2's stride-1 unit uses it to pass half of the channels through
-    untouched, as `torch.chunk(x, 2, dim=1)` does in torchvision.
-
-    Args:
-        num_splits: Number of equal parts. Defaults to `2`.
-    """
-
-    def __init__(self, num_splits=2, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(num_splits, int) or num_splits < 1:
-            raise ValueError(
-                "`num_splits` must be a positive integer. "
-                f"Received: num_splits={num_splits!r}"
-            )
-        self.num_splits = num_splits
-
-    def build(self, input_shape):
-        channels = _channels(input_shape, self)
-        if channels % self.num_splits:
-            raise ValueError(
-                f"ChannelSplit needs a channel count divisible by num_splits={self.num_splits}. "
-                f"Received: channels={channels}"
-            )
-
-    def call(self, inputs):
-        return ops.split(inputs, self.num_splits, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        part = (*input_shape[:-1], input_shape[-1] // self.num_splits)
-        return [part] * self.num_splits
-
-    def get_config(self):
-        return {**super().get_config(), "num_splits": self.num_splits}
+__all__ = ["BatchNormalization", "ChannelShuffle", "ChannelSplit"]

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_shufflenet as ks
-from keras_shufflenet.batch_norm import BatchNormalization
+from keras_shufflenet.layers import BatchNormalization
 
 
 def _pair(channels, rng):

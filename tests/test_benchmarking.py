@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_shufflenet import benchmarking
+from keras_shufflenet.runtime import _benchmark as benchmarking
 
 from helpers import ROOT, run_cli
 
@@ -390,12 +390,12 @@ def test_absl_benchmark_program(tmp_path, fake_adb, phone_files):
     json_out = tmp_path / "bench.json"
     result = subprocess.run(
         [
-            sys.executable, str(ROOT / "tflite" / "benchmark.py"), f"--models={model}",
-            "--threads=1,4", "--adb", f"--benchmark_binary={binary}", "--nouse_xnnpack",
+            sys.executable, "-m", "tflite.benchmark", f"--models={model}",
+            "--threads=1,4", "--adb", f"--benchmark_binary={binary}", "--noxnnpack",
             f"--json_out={json_out}",
         ],
         check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert [line.split()[2] for line in result.stdout.splitlines()[2:]] == ["1", "4"]

@@ -6,7 +6,7 @@ from PIL import Image
 
 from keras_shufflenet import cli
 
-from helpers import hostile_checkpoint, run_cli
+from helpers import ROOT, hostile_checkpoint, run_cli
 
 
 
@@ -91,7 +91,9 @@ def test_unexpected_errors_exit_1(monkeypatch, capsys):
     def broken(args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "info", broken)
+    from keras_shufflenet.cli import _info
+
+    monkeypatch.setattr(_info, "run", broken)
     assert cli.main(["info"]) == 1
     err = capsys.readouterr().err
     assert "error: RuntimeError: boom" in err and "Traceback" not in err
@@ -108,7 +110,9 @@ def test_no_command_prints_usage(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2
-    assert "usage: keras-shufflenet" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: the following arguments are required: COMMAND (see `keras-shufflenet --help`)\n"
+    )
 
 
 @pytest.mark.slow
@@ -293,7 +297,7 @@ def _run_in_process(argv, capsys):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["--model", "v1", "--alpha", "0.5"], ["does not match", "ShuffleNetV1 alpha=0.5, groups=3"]),
+        (["--model", "v1", "--alpha", "0.5"], ["does not match", "ShuffleNetV1 groups=3, alpha=0.5"]),
         (["--alpha", "1.0"], ["does not match", "expects shapes"]),
         (["--alpha", "0.5", "--classes", "10"], ["does not match", "predictions"]),
         (["--alpha", "0.7"], ["Received: alpha=0.7"]),
@@ -338,14 +342,15 @@ def test_convert_weights_truncated_checkpoint(tmp_path, v2_checkpoint, capsys):
         (["export", "--quantization", "float32", "--opset", "17", "--output", "{tmp}/m.tflite"],
          "error: --opset only applies to --format onnx. Received: --format=tflite"),
         (["export", "--format", "onnx", "--opset", "12", "--output", "{tmp}/m.onnx"],
-         "error: --opset must be from 14 to 18. Received: --opset=12"),
+         "error: `opset` must be an int from 14 to 18 (the opsets tf2onnx supports). Received: opset=12"),
         (["export", "--format", "keras", "--input-size", "96", "--output", "{tmp}/m.keras"],
          "error: --input-size does not apply to --format keras (the saved model keeps its input "
          "shape). Received: --input-size=96"),
         (["export", "--format", "keras", "--output", "{tmp}/missing/m.keras"],
-         "error: The folder of --output does not exist. Received: --output={tmp}/missing/m.keras"),
+         "error: The folder of the output file does not exist. Received: --output={tmp}/missing/m.keras"),
         (["convert-weights", "{tmp}/absent.pth", "--output", "{tmp}/w.weights.h5"],
-         "error: Expected an existing torch checkpoint (.pth, .pt). Received: CHECKPOINT={tmp}/absent.pth"),
+         "error: No file exists at that path. Expected an existing torch checkpoint (.pth, .pt). "
+         "Received: CHECKPOINT={tmp}/absent.pth"),
     ],
 )
 def test_bad_arguments_exit_2_before_any_work(argv, message, tmp_path, capsys):
@@ -390,9 +395,10 @@ def test_help_lists_every_command_with_examples_and_exit_codes(capsys):
 
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["export", "--format", "pdf", "--output", "m.pdf"])
+        cli.main(["export", "--input-size", "abc", "--output", "m.tflite"])
     assert exit_info.value.code == 2
-    assert "invalid choice: 'pdf'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: argument --input-size: invalid int")
 
 
 def test_missing_onnx_packages_exit_1_before_the_build(tmp_path, monkeypatch, capsys):
@@ -405,3 +411,120 @@ def test_missing_onnx_packages_exit_1_before_the_build(tmp_path, monkeypatch, ca
     assert code == 1 and stdout == ""
     _assert_one_error_line(err, "error: ImportError:", 'pip install "keras-shufflenet[onnx]"')
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Bad input, every subcommand: exit 2, one `error:` line naming what was
+# expected and what was received, no output file.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory, v2_weights):
+    """Files a user may pass by mistake, in a folder of their own."""
+    folder = tmp_path_factory.mktemp("bad_inputs")
+    (folder / "half.weights.h5").write_bytes(v2_weights.read_bytes())  # a 0.5x file
+    import keras_shufflenet as ks
+
+    saved = folder / "saved.keras"
+    ks.ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=3).save(saved)
+    (folder / "truncated.keras").write_bytes(saved.read_bytes()[:4000])
+    (folder / "truncated.weights.h5").write_bytes(v2_weights.read_bytes()[:4000])
+    (folder / "notes.txt").write_text("not a model")
+    (folder / "not_images").mkdir()
+    (folder / "not_images" / "README.txt").write_text("no photos here")
+    (folder / "image.jpg").write_bytes((ROOT / "samples" / "cat.jpg").read_bytes())
+    return folder
+
+
+BAD_INPUTS = [
+    # predict
+    (["predict", "{b}/image.jpg", "--alpha", "1.0", "--weights", "{b}/half.weights.h5"],
+     ["does not fit shufflenet_v2_1x", "layer 'stage2_unit1_branch2_conv1' expects",
+      "shape (1, 1, 24, 58)", "holds (1, 1, 24, 24)"]),
+    (["predict", "{b}/image.jpg", "--alpha", "0.5", "--weights", "{b}/truncated.keras"],
+     ["truncated.keras", "not a complete Keras weights file"]),
+    (["predict", "{b}/image.jpg", "--alpha", "0.5", "--weights", "{b}/truncated.weights.h5"],
+     ["truncated.weights.h5", "not a complete Keras weights file"]),
+    (["predict", "{b}/image.jpg", "--model", "v3"], ["`model` must be one of", "model='v3'"]),
+    (["predict", "{b}/image.jpg", "--alpha", "0.7"], ["`alpha` must be one of", "alpha=0.7"]),
+    (["predict", "{b}/image.jpg", "--weights", "{b}/notes.txt"], ["weights file ending in", "notes.txt"]),
+    (["predict", "{b}/notes.txt", "--weights", "none"], ["Could not load", "Expected an image"]),
+    (["predict", "{b}/image.jpg", "--top", "0"], ["--top must be in [1, 1000]", "--top=0"]),
+    # info
+    (["info", "--model", "v3"], ["invalid choice: 'v3'"]),
+    # export
+    (["export", "--weights", "none", "--input-size", "10", "--output", "{t}/m.tflite"],
+     ["at least 32", "input_size=10"]),
+    (["export", "--weights", "none", "--calibration-dir", "{b}/not_images", "--output", "{t}/m.tflite"],
+     ["without image files", "not_images"]),
+    (["export", "--weights", "none", "--quantization", "int4", "--output", "{t}/m.tflite"],
+     ["`quantization` must be one of", "quantization='int4'"]),
+    (["export", "--format", "pdf", "--output", "{t}/m.pdf"], ["--format must be one of", "--format=pdf"]),
+    (["export", "--keras-model", "{b}/truncated.keras", "--format", "keras", "--output", "{t}/m.keras"],
+     ["not a complete .keras file", "truncated.keras"]),
+    (["export", "--keras-model", "{b}/notes.txt", "--output", "{t}/m.keras", "--format", "keras"],
+     ["Expected an existing saved .keras model", "notes.txt"]),
+    # convert-weights
+    (["convert-weights", "{b}/notes.txt", "--output", "{t}/w.weights.h5"],
+     ["Expected an existing torch checkpoint", "CHECKPOINT="]),
+    (["convert-weights", "{b}/half.weights.h5", "--output", "{t}/w.weights.h5"],
+     ["Expected an existing torch checkpoint", "half.weights.h5"]),
+    # benchmark
+    (["benchmark", "{t}/absent.tflite"], ["No file exists", "absent.tflite"]),
+    (["benchmark", "{b}/notes.txt"], ["Expected an existing .tflite model", "notes.txt"]),
+    (["benchmark", "{b}/image.jpg", "--runs", "0"], ["Expected an existing .tflite model", "image.jpg"]),
+    (["benchmark", "{b}/notes.txt", "--gpu"], ["--gpu only apply with --adb"]),
+    # evaluate: the model argument is checked before any weights are fetched
+    (["evaluate", "{b}/notes.txt", "--images", "{b}"], ["Expected an existing .tflite model", "notes.txt"]),
+    (["evaluate", "{b}/saved.keras", "--images", "{b}"], ["Expected an existing .tflite model", "saved.keras"]),
+]
+
+
+@pytest.mark.parametrize("argv, fragments", BAD_INPUTS, ids=lambda v: " ".join(v[:3]) if isinstance(v, list) and v and v[0] in COMMANDS else None)
+def test_every_subcommand_refuses_bad_input(argv, fragments, bad_inputs, tmp_path, capsys):
+    before = sorted(p.name for p in bad_inputs.iterdir())
+    argv = [a.format(b=bad_inputs, t=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) if argv[0] == "info" else _no_exit() as exit_info:
+        code = cli.main(argv)
+    code = exit_info.value.code if argv[0] == "info" else code
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    _assert_one_error_line(captured.err, *[f.format(b=bad_inputs, t=tmp_path) for f in fragments])
+    line = captured.err.strip().splitlines()[-1]
+    assert "Received" in line or "received" in line or "invalid choice" in line, line
+    assert list(tmp_path.iterdir()) == [] and sorted(p.name for p in bad_inputs.iterdir()) == before
+    assert not (tmp_path / "keras_home").exists()  # nothing was fetched
+
+
+class _no_exit:
+    """A stand-in for `pytest.raises` where the command returns its exit code."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_tensorflow_native_logs_stay_out_unless_verbose(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_HOME"] = str(tmp_path / "keras_home")
+    command = [sys.executable, "-m", "keras_shufflenet.cli"]
+    args = ["predict", str(ROOT / "samples" / "cat.jpg"), "--weights", "none", "--alpha", "0.5"]
+
+    def run(*extra):
+        return subprocess.run([*command, *extra, *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=300, check=False)  # fmt: skip
+
+    quiet = run()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and quiet.stdout.startswith(str(ROOT / "samples" / "cat.jpg"))
+    native = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|oneDNN|absl::InitializeLog", re.MULTILINE)
+    verbose = run("--verbose")
+    assert verbose.returncode == 0 and verbose.stdout.splitlines()[0] == quiet.stdout.splitlines()[0]
+    assert native.search(verbose.stderr), "TensorFlow printed nothing: this test proves nothing"

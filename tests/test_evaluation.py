@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_shufflenet import evaluation
+from keras_shufflenet.runtime import _evaluation as evaluation
 
-from helpers import ROOT, run_python
+from helpers import run_python
 
 RESIZE, CROP = 73, 64
 
@@ -190,7 +190,7 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
             ],
             "No images",
         ),
-        (["--images", class_folders, "--keras-model", keras_file], "`crop` is 224"),
+        (["--images", class_folders, "--keras-model", keras_file, "--crop", "96"], "`crop` is 96"),
         (
             [
                 "--images",
@@ -204,7 +204,7 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
         ),
         (
             ["--images", class_folders, "--keras-model", tmp_path / "x.h5"],
-            "Expected an existing saved `.keras` model",
+            "Expected an existing saved .keras model",
         ),
     ]
     for args, expected in cases:
@@ -216,8 +216,8 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
 
 def test_absl_evaluate_program(tiny_tflite, class_folders, tmp_path):
     result = run_python(
-        tmp_path, ROOT / "tflite" / "evaluate.py", f"--tflite={tiny_tflite['float.tflite']}",
-        f"--keras_model={tiny_tflite['model.keras']}", f"--image_dir={class_folders}",
+        tmp_path, "-m", "tflite.evaluate", f"--tflite={tiny_tflite['float.tflite']}",
+        f"--keras_model={tiny_tflite['model.keras']}", f"--images={class_folders}",
         "--crop=64",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

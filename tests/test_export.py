@@ -9,7 +9,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import keras_shufflenet as ks
-from keras_shufflenet.deploy import deployment_model
+from keras_shufflenet.export._deploy import deployment_model
 from keras_shufflenet.export import export_tflite
 from helpers import randomize_batchnorm
 
@@ -126,6 +126,26 @@ def test_representative_data_as_dataset_and_folder(tmp_path):
         Image.fromarray(image.astype("uint8")).save(folder / f"{i}.png")
     export_tflite(model, tmp_path / "b.tflite", "int8", folder, input_size=SIZE)
     assert (tmp_path / "a.tflite").stat().st_size > 0 and (tmp_path / "b.tflite").stat().st_size > 0
+
+
+def test_calibration_folder_skips_files_that_are_not_images(tmp_path):
+    from PIL import Image
+
+    from keras_shufflenet.export import representative_images
+
+    data = _pixels(10).astype("uint8")
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for i, image in enumerate(data):
+        Image.fromarray(image).save(folder / ("more" if i % 2 else ".") / f"{i}.PNG")
+    (folder / "README.txt").write_text("taken with my phone")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "more" / "notes.md").write_text("-")
+    images = representative_images(MODELS["v2"](), folder, input_size=SIZE)
+    assert images.shape == (10, SIZE, SIZE, 3)
+    # Sorted by path: the top folder's images, then those of "more".
+    order = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+    np.testing.assert_array_equal(images, data[order].astype("float32"))
 
 
 @pytest.mark.parametrize(

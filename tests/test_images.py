@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_shufflenet import images
+from keras_shufflenet import _images as images
 
 # torchvision is run in a child process: importing it after TensorFlow crashes
 # (triton's native library), and other test modules import TensorFlow first.
@@ -97,3 +97,14 @@ def test_crop_larger_than_resize(tmp_path):
     path = _photo_like(tmp_path / "a.png", 300, 200)
     with pytest.raises(ValueError, match=r"Received: crop=300, resize=256$"):
         images.load_image(path, resize=256, crop=300)
+
+
+def test_one_resize_rule_for_other_crops():
+    from keras_shufflenet.cli import _options
+    from keras_shufflenet.models import v2_spec
+
+    assert images.resize_for_crop(160) == 182  # 160 * 256 / 224 = 182.9, floored as timm does
+    assert images.resize_for_crop(224) == 256 and images.resize_for_crop(100, 100, 100) == 100
+    assert _options.eval_size(v2_spec(1.0), "imagenet", crop=160) == (182, 160)
+    assert _options.eval_size(v2_spec(2.0), "imagenet", crop=160) == (165, 160)  # 232/224
+    assert _options.eval_size(v2_spec(2.0), "imagenet") == (232, 224)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_shufflenet as ks
-from keras_shufflenet import specs
+from keras_shufflenet.models import _specs as specs
 from keras_shufflenet.layers import ChannelShuffle, ChannelSplit
 
 BUILDERS = {

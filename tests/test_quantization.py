@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_shufflenet as ks
-from keras_shufflenet import specs
+from keras_shufflenet.models import _specs as specs
 from keras_shufflenet.export import export_tflite
 from keras_shufflenet.quantization import quantize_model
 
@@ -103,8 +103,8 @@ def test_twin_matches_the_keras_model(version, kwargs):
 def test_twin_layers_serialize():
     import tf_keras
 
-    from keras_shufflenet.quantization import configs
-    from keras_shufflenet.quantization.layers import ChannelShuffle, ChannelSplit
+    from keras_shufflenet.quantization import _configs as configs
+    from keras_shufflenet.quantization._layers import ChannelShuffle, ChannelSplit
 
     x = np.arange(2 * 12, dtype="float32").reshape(1, 1, 2, 12)
     for layer in (ChannelShuffle(3, name="s"), ChannelSplit(2, name="c")):

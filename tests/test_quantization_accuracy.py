@@ -5,15 +5,12 @@ The slow test runs `benchmarks/quantization_accuracy.py`'s pipeline
 2 cores); the fast tests check the dataset it trains on.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `training` lives at the repository root
-    sys.path.insert(0, str(ROOT))
 
 from training import synthetic  # noqa: E402
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torchvision
 
-from keras_shufflenet.checkpoints.torch_reader import (
+from keras_shufflenet.weights._torch_reader import (
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
     CheckpointError,

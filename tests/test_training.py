@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,8 +22,6 @@ import pytest
 
 from helpers import ROOT, run_python
 
-if str(ROOT) not in sys.path:  # `training` lives at the repository root
-    sys.path.insert(0, str(ROOT))
 
 # A tiny, quick run: ShuffleNetV2 0.5x at 32x32 on 4 synthetic classes.
 TINY = [
@@ -37,7 +34,8 @@ TINY_EPOCHS, TINY_STEPS = 3, 8
 
 
 def program(name):
-    return ROOT / "training" / f"{name}.py"
+    """The command-line arguments that run `training/NAME.py` (from the checkout)."""
+    return ("-m", f"training.{name}")
 
 
 def check(result):
@@ -108,6 +106,8 @@ def test_bn_recalibration_takes_the_cumulative_average():
                                         steps=3, verbose=0)
     layer = model.layers[1]
     assert used == 3 and layer.momentum == 0.99
+    nested = keras.Sequential([keras.Input((3,)), model, keras.layers.Dense(2)])
+    assert bn_recalibration.batch_norm_layers(nested) == [layer]
     np.testing.assert_allclose(layer.moving_mean.numpy(),
                                np.mean([b.mean(0) for b in batches[:3]], 0), rtol=1e-5)
     np.testing.assert_allclose(layer.moving_variance.numpy(),
@@ -119,12 +119,11 @@ def test_bn_recalibration_takes_the_cumulative_average():
 MIRRORED_SCRIPT = """
 import json, sys
 import numpy as np
-sys.path.insert(0, {root!r})
 from training import strategies
 devices = strategies.split_cpu(2)
 import keras
 import tensorflow as tf
-from keras_shufflenet import specs
+from keras_shufflenet.models import _specs as specs
 from training import models, recipe
 
 rng = np.random.default_rng(0)
@@ -158,6 +157,29 @@ print(json.dumps({{"replicas": [n1, n2], "step": max(steps), "rel": rel,
 """
 
 
+def test_make_strategy_by_name(monkeypatch):
+    import tensorflow as tf
+
+    from training import strategies
+
+    assert strategies.make_strategy("default") is tf.distribute.get_strategy()
+    assert isinstance(strategies.make_strategy("mirrored"), tf.distribute.MirroredStrategy)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        strategies.make_strategy("multi_worker")
+    with pytest.raises(ValueError, match="strategy='tpu' found no TPU"):
+        strategies.make_strategy("tpu")
+    with pytest.raises(ValueError, match="Received: strategy='gpu'"):
+        strategies.make_strategy("gpu")
+
+
+def test_train_imagenet_without_a_tpu_says_so(tmp_path):
+    result = run_python(tmp_path, *program("train_imagenet"), "--strategy=tpu", "--data=synthetic")
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: strategy='tpu' found no TPU"), error
+
+
 @pytest.mark.slow
 def test_mirrored_on_two_cpus_takes_the_same_step_as_the_default_strategy(tmp_path):
     result = check(run_python(tmp_path, "-c", MIRRORED_SCRIPT.format(root=str(ROOT))))
@@ -176,7 +198,7 @@ def tiny_run(tmp_path_factory):
     """One uninterrupted tiny run of train_imagenet.py (3 epochs of 8 steps)."""
     folder = tmp_path_factory.mktemp("tiny_run")
     result = check(run_python(
-        folder, program("train_imagenet"), *TINY, f"--epochs={TINY_EPOCHS}",
+        folder, *program("train_imagenet"), *TINY, f"--epochs={TINY_EPOCHS}",
         "--ema_decay=0.9", "--schedule=cosine", "--warmup_epochs=1",
         f"--out_dir={folder / 'run'}",
     ))
@@ -216,7 +238,7 @@ def test_train_imagenet_saves_a_model_that_weights_path_loads(tiny_run):
 @pytest.mark.slow
 def test_a_finished_run_started_again_trains_no_more(tiny_run, tmp_path):
     run, _ = tiny_run
-    result = check(run_python(tmp_path, program("train_imagenet"), *TINY,
+    result = check(run_python(tmp_path, *program("train_imagenet"), *TINY,
                               f"--epochs={TINY_EPOCHS}", "--ema_decay=0.9", "--schedule=cosine",
                               "--warmup_epochs=1", f"--out_dir={run}"))
     assert f"step {TINY_EPOCHS * TINY_STEPS}, resuming at epoch {TINY_EPOCHS + 1}" in result.stdout
@@ -238,7 +260,7 @@ def test_finetune_from_a_checkpoint_to_a_new_folder_dataset(tiny_run, tmp_path):
             Image.fromarray(image).save(folder / f"{i}.jpg", quality=95)
     out = tmp_path / "out"
     result = check(run_python(
-        tmp_path, program("finetune"), "--model=v2", "--alpha=0.5",
+        tmp_path, *program("finetune"), "--model=v2", "--alpha=0.5",
         f"--weights={run / 'model.weights.h5'}", "--source_classes=4",
         f"--train_data={tmp_path / 'train'}", f"--val_data={tmp_path / 'val'}",
         "--num_classes=3", "--image_size=32", "--eval_resize=32", "--batch_size=16",
@@ -261,7 +283,7 @@ def test_qat_program_writes_a_full_int8_tflite(tiny_run, tmp_path):
     run, _ = tiny_run
     out = tmp_path / "qat"
     check(run_python(
-        tmp_path, program("qat"), "--data=synthetic", "--model=v2", "--alpha=0.5",
+        tmp_path, *program("qat"), "--data=synthetic", "--model=v2", "--alpha=0.5",
         f"--weights={run / 'model.weights.h5'}", "--num_classes=4", "--image_size=32",
         "--synthetic_size=32", "--eval_resize=32", "--batch_size=16", "--train_examples=64",
         "--val_examples=32", "--tflite_eval_examples=16", f"--out_dir={out}", "--verbose=2",
@@ -287,7 +309,7 @@ def test_train_imagenet_learns_the_synthetic_task_to_90_percent(tmp_path):
     10 epochs)."""
     out = tmp_path / "run"
     check(run_python(
-        tmp_path, program("train_imagenet"), "--data=synthetic", "--model=v2", "--alpha=0.5",
+        tmp_path, *program("train_imagenet"), "--data=synthetic", "--model=v2", "--alpha=0.5",
         "--weights=none", "--num_classes=8", "--image_size=64", "--synthetic_size=64",
         "--eval_resize=64", "--eval_crop=64", "--min_crop_area=1.0", "--color_jitter=0",
         "--batch_size=64", "--train_examples=3008", "--val_examples=1000", "--epochs=14",
@@ -321,7 +343,7 @@ def test_multi_worker_with_two_local_workers_agrees_on_the_weights(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         processes.append(subprocess.Popen(
-            [sys.executable, str(program("train_imagenet")), *TINY, "--epochs=2",
+            [sys.executable, *program("train_imagenet"), *TINY, "--epochs=2",
              "--strategy=multi_worker", f"--out_dir={out}"],
             env={**env, "TF_CONFIG": json.dumps(tf_config)}, cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -369,7 +391,7 @@ def test_sigkill_mid_epoch_then_resume_ends_at_the_uninterrupted_step_count(tmp_
     epochs, steps = 4, 30
     flags = [*TINY, f"--epochs={epochs}", f"--steps_per_epoch={steps}"]
     out = tmp_path / "run"
-    command = [sys.executable, str(program("train_imagenet")), *flags, f"--out_dir={out}"]
+    command = [sys.executable, *program("train_imagenet"), *flags, f"--out_dir={out}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_HOME": str(tmp_path / "kh"),
            "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -405,7 +427,7 @@ def test_sigkill_mid_epoch_then_resume_ends_at_the_uninterrupted_step_count(tmp_
     assert resumed["restored_step"] == 2 * steps
 
     reference = tmp_path / "reference"
-    check(run_python(tmp_path, program("train_imagenet"), *flags, f"--out_dir={reference}"))
+    check(run_python(tmp_path, *program("train_imagenet"), *flags, f"--out_dir={reference}"))
     uninterrupted = summary(reference)
     assert uninterrupted["restored_step"] is None
     assert resumed["optimizer_iterations"] == uninterrupted["optimizer_iterations"] == epochs * steps

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `training` lives at the repository root
-    sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -169,7 +167,7 @@ def test_a_label_out_of_range_is_reported(tmp_path, samples):
 
 
 def test_resize_center_crop_matches_pillow_evaluation():
-    from keras_shufflenet.images import load_image
+    from keras_shufflenet._images import load_image
 
     rng = np.random.default_rng(0)
     smooth = np.cumsum(np.cumsum(rng.normal(size=(90, 120, 3)), 0), 1)

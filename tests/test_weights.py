@@ -25,8 +25,13 @@ from helpers import hostile_checkpoint
 import torch
 
 import keras_shufflenet as ks
-from keras_shufflenet import builder, complexity, imagenet, specs, weights
-from keras_shufflenet.checkpoints.torch_reader import CheckpointError
+from keras_shufflenet import weights
+from keras_shufflenet.models import _builder as builder
+from keras_shufflenet.models import _complexity as complexity
+from keras_shufflenet.models import _imagenet as imagenet
+from keras_shufflenet.models import _specs as specs
+from keras_shufflenet.weights import _registry, _store
+from keras_shufflenet.weights import CheckpointError
 
 ATOL = 1e-4
 HOST = "127.0.0.1"
@@ -170,7 +175,7 @@ def _install(monkeypatch, entry):
     """Replaces the registry entry of the same configuration by `entry`."""
     registry = tuple(entry if e.key == entry.key else e for e in weights.REGISTRY)
     assert entry in registry
-    monkeypatch.setattr(weights, "REGISTRY", registry)
+    monkeypatch.setattr(_registry, "REGISTRY", registry)
 
 
 def _serve_v2(server, monkeypatch, data, mode="ok"):
@@ -515,7 +520,7 @@ def test_weights_dir_without_the_file_names_it(
 
 def test_unpublished_configuration_lists_published_ones(monkeypatch):
     monkeypatch.setattr(
-        weights, "_download", lambda *a: pytest.fail("no download expected")
+        _store, "_download", lambda *a: pytest.fail("no download expected")
     )
     with pytest.raises(ValueError) as info:
         ks.ShuffleNetV1(groups=2, alpha=0.5, weights="imagenet")
@@ -535,7 +540,8 @@ def test_registry_keys_and_names_are_unique():
     assert len(set(keys)) == len(keys) == 15
     assert len(set(names)) == len(names)
     for entry in weights.REGISTRY:
-        assert weights.get_entry(weights._spec_for(entry)) is entry
+        spec = specs.v2_spec(entry.alpha) if entry.version == "v2" else specs.v1_spec(entry.groups, entry.alpha)
+        assert weights.get_entry(spec) is entry
 
 
 # torchvision's transforms: 256/224 for x0.5 and x1.0, 232/224 for x1.5 and x2.0
@@ -553,13 +559,13 @@ def test_registry_metadata_matches_built_model(entry):
     if entry.version == "v2":
         spec = specs.v2_spec(entry.alpha)
         assert entry.hash_algorithm == "sha256"
-        assert entry.url == weights.TORCHVISION_URL + entry.checkpoint
+        assert entry.url == _registry.TORCHVISION_URL + entry.checkpoint
         assert entry.checkpoint == f"{entry.name}-{entry.file_hash}.pth"
         assert len(entry.file_hash) in (8, 10)
     else:
         spec = specs.v1_spec(entry.groups, entry.alpha)
         assert entry.hash_algorithm == "sha1"
-        assert entry.url.startswith(weights.PYTORCHCV_URL)
+        assert entry.url.startswith(_registry.PYTORCHCV_URL)
         assert entry.url.endswith("/" + entry.checkpoint + ".zip")
         assert entry.checkpoint.startswith(entry.name + "-")
         assert entry.checkpoint.endswith(f"-{entry.file_hash[:8]}.pth")

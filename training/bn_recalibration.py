@@ -11,10 +11,14 @@ import keras
 
 
 def batch_norm_layers(model):
-    return [
-        layer for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    """Every BatchNormalization layer of `model`, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += batch_norm_layers(layer)
+    return found
 
 
 def recalibrate(model, dataset, steps=None, verbose=1):

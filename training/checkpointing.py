@@ -23,6 +23,8 @@ import tempfile
 
 import keras
 
+from keras_shufflenet import _compat
+
 
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and a rename."""
@@ -69,17 +71,19 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self.steps_per_epoch = steps_per_epoch
         self.restored_step = None
+        _compat.check_backup_and_restore(self)
 
     def _load_model(self):
         if not os.path.exists(self._weights_path):
             return
         super()._load_model()
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.model._initial_epoch = step // self.steps_per_epoch
+        epoch = step // self.steps_per_epoch
+        _compat.set_initial_epoch(self.model, epoch)
         self.restored_step = step
         print(
             f"Restored the training state of {self._weights_path}: "
-            f"step {step}, resuming at epoch {self.model._initial_epoch + 1}",
+            f"step {step}, resuming at epoch {epoch + 1}",
             flush=True,
         )
 

@@ -1,6 +1,6 @@
 """Fine-tune a ShuffleNet from ImageNet (or any) weights to a new folder dataset.
 
-    python3 training/finetune.py --model=v2 --alpha=1.0 --weights=imagenet \
+    python3 -m training.finetune --model=v2 --alpha=1.0 --weights=imagenet \
         --train_data=flowers/train --val_data=flowers/val --num_classes=5 \
         --out_dir=runs/flowers
 
@@ -16,9 +16,6 @@ architecture with a `--source_classes` head (1000 for ImageNet weights).
 
 import os
 import sys
-
-if __package__ in (None, ""):  # run as a script: put the checkout on sys.path
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 

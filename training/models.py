@@ -14,7 +14,7 @@ import os
 
 import keras
 
-from keras_shufflenet import builder
+from keras_shufflenet import models
 from training import checkpointing
 
 HEAD = "predictions"
@@ -33,7 +33,7 @@ def dtype_policy(name):
 
 def build(spec, *, weights=None, classes=1000, image_size=224, logits=True):
     """A ShuffleNet of `spec` for `image_size` x `image_size` RGB input."""
-    return builder.build_model(
+    return models.build_model(
         spec,
         weights=weights,
         classes=classes,

@@ -1,21 +1,21 @@
-"""absl flags shared by the training programs, and what they turn into."""
+"""absl flags shared by the training programs, and what they turn into.
+
+The model options are the library's (`keras_shufflenet.cli._options`), as in
+the `keras-shufflenet` command and the programs in tflite/.
+"""
 
 import os
 
 from absl import flags
 
+from keras_shufflenet.cli import _options
 from training import data
 
 FLAGS = flags.FLAGS
 
 
 def define_model_flags(weights="none"):
-    flags.DEFINE_enum("model", "v2", ["v1", "v2", "shufflenetv1", "shufflenetv2"],
-                      "ShuffleNet version.")
-    flags.DEFINE_float("alpha", 1.0, "Width multiplier.")
-    flags.DEFINE_integer("groups", 3, "V1 group count.")
-    flags.DEFINE_string("weights", weights, "'imagenet', 'none' or a weights file "
-                        "(.weights.h5, .keras, reference .pth).")
+    _options.define_flags(_options.MODEL_OPTIONS, weights=weights)
     flags.DEFINE_integer("image_size", 224, "Training crop and model input size.")
 
 
@@ -47,26 +47,17 @@ def define_data_flags():
 
 
 def spec():
-    from keras_shufflenet import zoo
-
-    return zoo.spec_for(FLAGS.model, FLAGS.alpha, FLAGS.groups)
+    return _options.spec_for(FLAGS.model, FLAGS.alpha, FLAGS.groups)
 
 
 def weights():
-    from keras_shufflenet import zoo
-
-    return zoo.weights_argument(FLAGS.weights)
+    return _options.parse_weights(FLAGS.weights)
 
 
 def eval_size(weights_value=None):
     """`(resize, crop)`: the flags, else the weights' metadata scaled to --image_size."""
-    from keras_shufflenet import zoo
-
     crop = FLAGS.eval_crop or FLAGS.image_size
-    if FLAGS.eval_resize:
-        return FLAGS.eval_resize, crop
-    resize, reference_crop = zoo.eval_size(spec(), weights_value)
-    return max(round(crop * resize / reference_crop), crop), crop
+    return _options.eval_size(spec(), weights_value, crop=crop, resize=FLAGS.eval_resize)
 
 
 def data_config(weights_value=None):

@@ -1,6 +1,6 @@
 """Quantization-aware fine-tuning of a trained float ShuffleNet, then a full-int8 `.tflite`.
 
-    python3 training/qat.py --model=v2 --alpha=1.0 --weights=runs/snv2/model.weights.h5 \
+    python3 -m training.qat --model=v2 --alpha=1.0 --weights=runs/snv2/model.weights.h5 \
         --data=tfrecord --label_offset=1 --train_data='/data/imagenet/train-*' \
         --val_data='/data/imagenet/validation-*' --epochs=1 --out_dir=runs/snv2_qat
 
@@ -16,10 +16,6 @@ LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
 """
 
 import os
-import sys
-
-if __package__ in (None, ""):  # run as a script: put the checkout on sys.path
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -77,7 +73,7 @@ def _calibration_images(dataset):
 
 def main(argv):
     del argv
-    from keras_shufflenet import evaluation
+    from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
     from keras_shufflenet.quantization import quantize_model
     from keras_shufflenet.quantization._imports import tf_keras
@@ -113,7 +109,7 @@ def main(argv):
         summary["val_top1_qat"] = float(qat_model.evaluate(val_data, verbose=0,
                                                            return_dict=True)["top1"])
         if FLAGS.tflite_eval_examples:
-            summary["val_top1_int8_tflite"] = evaluation.tflite_top1(
+            summary["val_top1_int8_tflite"] = runtime.tflite_top1(
                 path, val_data, limit=FLAGS.tflite_eval_examples, num_threads=os.cpu_count())
         print(f"validation top-1: QAT model {summary['val_top1_qat']:.4f}, int8 .tflite "
               f"{summary.get('val_top1_int8_tflite', float('nan')):.4f}", flush=True)

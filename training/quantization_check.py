@@ -19,7 +19,7 @@ The pipeline behind `benchmarks/quantization_accuracy.py` and
    of the QAT model and its full-int8 TFLite model.
 
 TFLite models run batch 1 through the LiteRT interpreter with the
-quantize/dequantize handling of `keras_shufflenet.evaluation` (uint8 pixels
+quantize/dequantize handling of `keras_shufflenet.runtime` (uint8 pixels
 in [0, 255] quantized with the input's scale and zero point).
 
     result = run(Config(model="v2", train_images=4000, epochs=12), out_dir)
@@ -188,7 +188,7 @@ def run(config=None, out_dir=None, log=None):
 
     import keras
 
-    from keras_shufflenet import evaluation
+    from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
 
     seconds, top1, files = {}, {}, {}
@@ -223,7 +223,7 @@ def run(config=None, out_dir=None, log=None):
     lap("export_float")
 
     def tflite_top1(path):
-        return evaluation.tflite_top1(path, [(x_val, y_val)], num_threads=1)
+        return runtime.tflite_top1(path, [(x_val, y_val)], num_threads=1)
 
     top1["tflite_float32"] = tflite_top1(files["tflite_float32"])
     top1["tflite_int8_ptq"] = tflite_top1(files["tflite_int8_ptq"])

@@ -18,6 +18,8 @@ import os
 
 import tensorflow as tf
 
+from keras_shufflenet import _compat
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -48,48 +50,36 @@ def make_strategy(name="default", devices=None, tpu=None):
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
         )
-        patch_keras_for_multi_worker()
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+        _compat.average_scalar_logs_across_workers()
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return _tpu_strategy(tpu)
+
+
+def _tpu_strategy(tpu):
+    """A `TPUStrategy` on the TPU `tpu` names (`""`: the local or the only one);
+    a ValueError that says so when none is found."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError, RuntimeError) as error:
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise ValueError(
+            "strategy='tpu' found no TPU: name one with --tpu (a TPU name or grpc:// "
+            f"address) on a machine that reaches it ({reason}). Received: tpu={tpu!r}"
+        ) from error
     return tf.distribute.TPUStrategy(resolver)
 
 
 def build_before_fit(model, input_shape, num_classes):
     """Builds `model`'s optimizer, loss and metrics from shapes, for
-    `multi_worker`: Keras 3's `fit` otherwise builds them from a first batch
-    that it averages across replicas (`_maybe_symbolic_build`), which fails
-    under `MultiWorkerMirroredStrategy` (a PerReplica of one local replica).
-    Call inside the strategy's scope, after `compile`."""
+    `multi_worker` (see `_compat.build_before_fit`). Call inside the
+    strategy's scope, after `compile`."""
     import numpy as np
 
     x = np.zeros((1, *input_shape), "float32")
     y = np.zeros((1, num_classes), "float32")
-    model._symbolic_build(data_batch=(x, y))
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-
-def patch_keras_for_multi_worker():
-    """Keras 3's TensorFlow trainer averages each step's logs (scalars) under
-    `MultiWorkerMirroredStrategy` with `strategy.reduce("MEAN", v, axis=0)`,
-    which fails on a scalar; average them over replicas (`axis=None`)."""
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    original = trainer.reduce_per_replica
-    if getattr(original, "_multi_worker_patch", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("mean", "auto") and trainer._collective_all_reduce_multi_worker(
-            strategy
-        ):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._multi_worker_patch = True
-    trainer.reduce_per_replica = reduce_per_replica
+    _compat.build_before_fit(model, data_batch=(x, y))
 
 
 def task(strategy):

@@ -1,6 +1,6 @@
 """Train a ShuffleNet on ImageNet (or any labelled images) with the papers' recipe.
 
-    python3 training/train_imagenet.py --data=tfrecord --label_offset=1 \
+    python3 -m training.train_imagenet --data=tfrecord --label_offset=1 \
         --train_data='/data/imagenet/train-*' --val_data='/data/imagenet/validation-*' \
         --model=v2 --alpha=1.0 --batch_size=1024 --strategy=mirrored --out_dir=runs/snv2
 
@@ -17,9 +17,6 @@ crash), `checkpoints/` (every epoch), `logs/` (TensorBoard), and at the end
 
 import os
 import sys
-
-if __package__ in (None, ""):  # run as a script: put the checkout on sys.path
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
@@ -98,7 +95,11 @@ def main(argv):
     devices = FLAGS.devices
     if FLAGS.cpu_devices:
         devices = devices or strategies.split_cpu(FLAGS.cpu_devices)
-    strategy = strategies.make_strategy(FLAGS.strategy, devices=devices, tpu=FLAGS.tpu)
+    try:
+        strategy = strategies.make_strategy(FLAGS.strategy, devices=devices, tpu=FLAGS.tpu)
+    except ValueError as error:  # e.g. --strategy=tpu where no TPU is found
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     import keras
 

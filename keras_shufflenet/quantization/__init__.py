@@ -11,8 +11,8 @@ float weights, and applies tfmot's default 8-bit scheme::
 
 The twin has the layers and names of the original, with one change of type:
 `preprocessing` (a `Rescaling`) becomes an equivalent frozen 1x1 convolution,
-which converts to one integer op (see `twin`). How each layer is quantized is
-described in `qat` and `configs`.
+which converts to one integer op (see `_twin`). How each layer is quantized is
+described in `_qat` and `_configs`.
 
 This subpackage is the only place that imports tf_keras and tfmot, and only
 when one of its functions is called: `import keras_shufflenet` needs neither.
@@ -31,7 +31,7 @@ def quantize_model(model, quantize=True, representative_data=None):
             returns the float tf_keras twin (same weights, same outputs).
             Defaults to `True`.
         representative_data: Images that set the activation ranges before
-            training, as post-training quantization would (`qat.calibrate`);
+            training, as post-training quantization would (`_qat.calibrate`);
             as for `export_tflite`: an array `(N, H, W, C)` of float pixels in
             [0, 255], a `tf.data` dataset of such images, or a folder of
             image files (resized and centre-cropped to the input size). A
@@ -48,19 +48,18 @@ def quantize_model(model, quantize=True, representative_data=None):
     Raises:
         ValueError: if `model` is not a ShuffleNet of this package.
     """
-    from keras_shufflenet.quantization import qat, twin
-
     from keras_shufflenet.export import representative_images
+    from keras_shufflenet.quantization import _qat, _twin
 
     images = None
     if quantize and representative_data is not None:  # bad data fails before any work
         images = representative_images(model, representative_data)
-    tf_keras_model = twin.build_twin(model)
+    tf_keras_model = _twin.build_twin(model)
     if not quantize:
         return tf_keras_model
-    qat_model = qat.quantize(tf_keras_model)
+    qat_model = _qat.quantize(tf_keras_model)
     if images is not None:
-        qat.calibrate(qat_model, tf_keras_model, images)
+        _qat.calibrate(qat_model, tf_keras_model, images)
     return qat_model
 
 
@@ -70,9 +69,9 @@ def quantize_scope():
         with quantize_scope():
             qat_model = tf_keras.models.load_model(path)
     """
-    from keras_shufflenet.quantization import qat
+    from keras_shufflenet.quantization import _qat
 
-    return qat.quantize_scope()
+    return _qat.quantize_scope()
 
 
 __all__ = ["quantize_model", "quantize_scope"]

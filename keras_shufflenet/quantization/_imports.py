@@ -1,4 +1,5 @@
-"""The one place that imports tf_keras and tensorflow-model-optimization.
+"""The one place that imports tf_keras and tensorflow-model-optimization
+(their private internals are used through `keras_shufflenet._compat` only).
 
 Only the modules of this subpackage that need them import this one, and only
 when a function of `keras_shufflenet.quantization` is called, so
@@ -22,18 +23,10 @@ try:
     getattr(tf.keras, "__name__", None)
     import tensorflow_model_optimization as tfmot
     import tf_keras
-    # Not in tfmot's public API: `qat.calibrate` sets the range of
-    # QuantizeLayer; `qat` corrects a bug of ModelTransformer.
-    from tensorflow_model_optimization.python.core.quantization.keras.graph_transformations.model_transformer import (  # noqa: E501
-        ModelTransformer,
-    )
-    from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import (
-        QuantizeLayer,
-    )
 finally:
     if _previous is None:
         os.environ.pop(_VARIABLE, None)
     else:
         os.environ[_VARIABLE] = _previous
 
-__all__ = ["ModelTransformer", "QuantizeLayer", "tf", "tf_keras", "tfmot"]
+__all__ = ["tf", "tf_keras", "tfmot"]

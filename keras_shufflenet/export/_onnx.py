@@ -23,7 +23,9 @@ import logging
 
 import keras
 
-from keras_shufflenet import export, files
+from keras_shufflenet import _compat, _files, _progress
+from keras_shufflenet.export._calibration import input_dims
+from keras_shufflenet.export._tflite import is_qat_model
 
 # tf2onnx 1.17 supports and tests opsets 14 to 18; onnxruntime runs them all.
 OPSETS = range(14, 19)
@@ -46,7 +48,7 @@ def check_converters():
     return onnx, tf2onnx
 
 
-def _check_opset(opset):
+def check_opset(opset):
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
         raise ValueError(
             f"`opset` must be an int from {OPSETS.start} to {OPSETS.stop - 1} (the opsets "
@@ -77,43 +79,6 @@ def _quiet_tf2onnx():
         logger.setLevel(level)
 
 
-@contextlib.contextmanager
-def _plain_grouped_convolutions():
-    """Traces grouped convolutions as TensorFlow's grouped `Conv2D` op.
-
-    Keras' TensorFlow backend runs a grouped convolution (ShuffleNet V1's
-    1x1 group convolutions) inside an XLA-compiled function, as TensorFlow
-    has no CPU kernel for it, and tf2onnx cannot convert such a function
-    call. The plain op, never run by TensorFlow here, becomes an ONNX `Conv`
-    with `group`. Only while the ONNX graph is traced (a process-wide patch:
-    do not build other TensorFlow graphs concurrently).
-    """
-    import tensorflow as tf
-
-    try:
-        from keras.src.backend.tensorflow import nn as backend_nn
-
-        original = backend_nn.conv
-    except (ImportError, AttributeError):  # another Keras layout: convert as it is
-        yield
-        return
-
-    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-        data_format = data_format or keras.config.image_data_format()
-        grouped = len(inputs.shape) == 4 and inputs.shape[-1] != kernel.shape[-2]
-        if data_format != "channels_last" or not grouped:
-            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
-        return tf.nn.convolution(
-            inputs, kernel, strides, padding.upper(), data_format="NHWC", dilations=dilation_rate
-        )
-
-    backend_nn.conv = conv
-    try:
-        yield
-    finally:
-        backend_nn.conv = original
-
-
 def _convert(model, dims, opset, onnx, tf2onnx, bar):
     """The checked ONNX `ModelProto` of `model` for input `[None, *dims]`."""
     import tensorflow as tf
@@ -130,7 +95,7 @@ def _convert(model, dims, opset, onnx, tf2onnx, bar):
 
     signature = [tf.TensorSpec((None, *dims), tf.float32, name=INPUT_NAME)]
     function = tf.function(serve, input_signature=signature)
-    with _plain_grouped_convolutions():
+    with _compat.grouped_convolutions_as_tf_ops():
         function.get_concrete_function()  # traced once, and reused by tf2onnx
     bar.update(1)
     with _quiet_tf2onnx():
@@ -140,11 +105,6 @@ def _convert(model, dims, opset, onnx, tf2onnx, bar):
     onnx.checker.check_model(model_proto, full_check=True)
     bar.update(3)
     return model_proto
-
-
-class _NoProgress:
-    def update(self, current):
-        del current
 
 
 def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=False):
@@ -172,7 +132,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
     Returns:
         The `Path` written.
     """
-    if not isinstance(model, keras.Model) or export._is_qat_model(model):
+    if not isinstance(model, keras.Model) or is_qat_model(model):
         raise ValueError(
             "`export_onnx` takes a Keras 3 model (a QAT model exports with `export_tflite`). "
             f"Received: model={type(model).__module__}.{type(model).__name__}"
@@ -182,16 +142,16 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
             "ONNX export needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
             f"Received: backend={keras.backend.backend()!r}"
         )
-    _check_opset(opset)
+    check_opset(opset)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise ValueError(
             "`export_onnx` takes a model with one image input (batch, H, W, C). "
             f"Received: input shapes {[tuple(t.shape) for t in model.inputs]}"
         )
-    dims = export.input_dims(model, input_size)
-    path = files.output_path(path)
+    dims = input_dims(model, input_size)
+    path = _files.output_path(path)
     onnx, tf2onnx = check_converters()
-    bar = export.StderrProgbar(4, "step") if progress else _NoProgress()
+    bar = _progress.StderrProgbar(4, "step") if progress else _progress.NoProgress()
     try:
         model_proto = _convert(model, dims, opset, onnx, tf2onnx, bar)
     except Exception as error:  # noqa: BLE001 - tf2onnx raises anything; re-raised with context
@@ -199,7 +159,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
         raise ValueError(
             f"tf2onnx could not convert {model.name!r} to ONNX opset {opset}: {reason}"
         ) from error
-    with files.atomic_output(path) as staged:
+    with _files.atomic_output(path) as staged:
         staged.write_bytes(model_proto.SerializeToString())
     bar.update(4)
     return path

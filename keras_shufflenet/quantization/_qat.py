@@ -13,8 +13,8 @@ What tfmot's default scheme does with this graph (checked in
   scale); Add, AveragePooling2D, GlobalAveragePooling2D, ReLU and the
   Dense head quantize their outputs; ZeroPadding2D and MaxPooling2D keep
   their input's scale.
-* The layers the registry lacks get the configs of `configs`; `preprocessing`
-  is a frozen 1x1 Conv2D in the twin (see `twin`).
+* The layers the registry lacks get the configs of `_configs`; `preprocessing`
+  is a frozen 1x1 Conv2D in the twin (see `_twin`).
 
 tfmot starts every range at [-6, 6] and learns it in training as a moving
 average (decay 0.999, so it takes thousands of steps to forget the start).
@@ -24,18 +24,17 @@ as post-training quantization would (min and max over the data, widened to
 hold 0), so QAT starts where PTQ ends instead of at [-6, 6].
 """
 
-import contextlib
-
 import numpy as np
 
-from keras_shufflenet.quantization import configs
-from keras_shufflenet.quantization._imports import ModelTransformer, QuantizeLayer, tf_keras, tfmot
+from keras_shufflenet import _compat
+from keras_shufflenet.quantization import _configs
+from keras_shufflenet.quantization._imports import tf_keras, tfmot
 
 
 def quantize_scope():
     """`tfmot.quantization.keras.quantize_scope` with this package's objects,
     e.g. to load a saved QAT model."""
-    return tfmot.quantization.keras.quantize_scope(configs.custom_objects())
+    return tfmot.quantization.keras.quantize_scope(_configs.custom_objects())
 
 
 def quantize(twin):
@@ -43,9 +42,9 @@ def quantize(twin):
     annotate = tfmot.quantization.keras.quantize_annotate_layer
 
     def _annotate(layer):
-        return annotate(layer, quantize_config=configs.quantize_config_for(layer))
+        return annotate(layer, quantize_config=_configs.quantize_config_for(layer))
 
-    with quantize_scope(), _inputs_in_call_order():
+    with quantize_scope(), _compat.tfmot_inputs_in_call_order():
         annotated = tf_keras.models.clone_model(twin, clone_function=_annotate)
         model = tfmot.quantization.keras.quantize_apply(annotated)
     _check_inputs_in_order(twin, model)
@@ -55,46 +54,22 @@ def quantize(twin):
     return model
 
 
-@contextlib.contextmanager
-def _inputs_in_call_order():
-    """Corrects tfmot's `ModelTransformer._get_layers` while `quantize_apply` runs.
-
-    It returns the layers named in `layer_names` in the model's layer order,
-    not in the order asked for; when it matches a pattern, the inputs of a
-    multi-input layer then come back reordered, so a `Concatenate` whose
-    second input was built first (ShuffleNet V1's downsampling units) swaps
-    them (tensorflow/model-optimization#1179, #1061). This returns them in
-    the order asked for, as the issue proposes.
-    """
-    original = ModelTransformer._get_layers
-
-    def _get_layers(self, layer_names):
-        by_name = {layer["config"]["name"]: layer for layer in self._config["layers"]}
-        return [by_name[name] for name in dict.fromkeys(layer_names) if name in by_name]
-
-    ModelTransformer._get_layers = _get_layers
-    try:
-        yield
-    finally:
-        ModelTransformer._get_layers = original
-
-
 def _check_inputs_in_order(twin, model):
     """Raises if a layer of the QAT `model` takes its inputs in another order than in `twin`."""
-    layers = {_unwrapped_name(layer): layer for layer in model.layers}
+    by_source = {_unwrapped_name(layer): layer for layer in model.layers}
+    source_name = {layer.name: _unwrapped_name(layer) for layer in model.layers}
     for layer in twin.layers:
         if isinstance(layer.input, list):
-            expected = _input_names(layer)
-            found = [_unwrapped_name(x) for x in layers[layer.name]._inbound_nodes[0].inbound_layers]
+            expected = _compat.inbound_layer_names(layer)
+            found = [
+                source_name.get(name, name)
+                for name in _compat.inbound_layer_names(by_source[layer.name])
+            ]
             if found != expected:
                 raise RuntimeError(
                     f"tfmot reordered the inputs of {layer.name!r}: expected {expected}, "
                     f"got {found}"
                 )
-
-
-def _input_names(layer):
-    return [x.name for x in layer._inbound_nodes[0].inbound_layers]
 
 
 def _unwrapped_name(layer):
@@ -106,8 +81,7 @@ def _unwrapped_name(layer):
 
 def _set_weight_ranges(wrapper):
     """Sets each weight quantizer's range from its weight, as a training step would."""
-    # (weight, quantizer, quantizer variables), as built by QuantizeWrapper.
-    for weight, quantizer, variables in wrapper._weight_vars:
+    for weight, quantizer, variables in _compat.weight_quantizers(wrapper):
         quantizer(weight, training=True, weights=variables)
 
 
@@ -134,7 +108,7 @@ def calibrate(qat_model, twin, images, batch_size=16):
         for name, value in outputs.items():
             ranges.update(name, value)
     for layer in qat_model.layers:
-        for key, variables in _activation_range_vars(layer):
+        for key, variables in _compat.activation_range_vars(layer):
             low, high = ranges[key]
             variables["min_var"].assign(np.minimum(low, 0.0))
             variables["max_var"].assign(np.maximum(high, 0.0))
@@ -157,21 +131,3 @@ def _probe_model(twin):
     if "predictions" in outputs:
         outputs["predictions_input"] = twin.get_layer("predictions").input
     return tf_keras.Model(twin.inputs, outputs)
-
-
-def _activation_range_vars(layer):
-    """`(key, {"min_var", "max_var"})` of each activation quantizer of a
-    layer of a QAT model; `key` names the float tensor it sees: a layer name
-    (its output), `"logits"` or `"input"`."""
-    keras_quantize = tfmot.quantization.keras
-    if isinstance(layer, keras_quantize.QuantizeWrapper):
-        name = layer.layer.name
-        if layer._output_quantizers:
-            yield name, layer._output_quantizer_vars
-        for activation in layer._quantize_activations:
-            if hasattr(activation, "_pre_activation_vars"):
-                yield "logits", activation._pre_activation_vars
-            if hasattr(activation, "_post_activation_vars"):
-                yield name, activation._post_activation_vars
-    elif isinstance(layer, QuantizeLayer) and layer.quantizer:
-        yield "input", layer.quantizer_vars

@@ -6,9 +6,36 @@ which antialiases), then a `crop` x `crop` square is cut from the centre.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+# What counts as an image file, everywhere a folder of images is read
+# (calibration, evaluation): Pillow reads all of these.
+IMAGE_SUFFIXES = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm",
+)  # fmt: skip
+
+
+def is_image_file(path, suffixes=IMAGE_SUFFIXES):
+    """Whether `path` names a visible file with an image suffix (any case)."""
+    path = Path(path)
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
+
+
+def image_files(folder, recursive=False, suffixes=IMAGE_SUFFIXES):
+    """The image files in `folder` (and its sub-folders when `recursive`), sorted;
+    other files (`README.txt`, `.DS_Store`, ...) are skipped."""
+    candidates = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in candidates if is_image_file(p, suffixes))
+
+
+def resize_for_crop(crop, resize=256, reference_crop=224):
+    """The resize that keeps `resize / reference_crop` at another `crop`
+    (256/224 at 160 gives 182): the one rounding rule of every front end,
+    floor as in timm's `floor(crop / crop_pct)`, and never below `crop`."""
+    return max(int(crop * resize / reference_crop), crop)
 
 
 def load_image(path, resize=256, crop=224):
@@ -49,7 +76,7 @@ def _open_rgb(path):
         reason = error.strerror or "not an image Pillow can read"
         raise ValueError(
             f"Could not load {os.fspath(path)!r}: {reason}. Expected an image "
-            "file (JPEG, PNG, ...)."
+            f"file (JPEG, PNG, ...). Received: path={os.fspath(path)!r}"
         ) from error
 
 

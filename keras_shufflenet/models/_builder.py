@@ -4,8 +4,8 @@
 import keras
 from keras import layers
 
-from keras_shufflenet import blocks, imagenet, specs
 from keras_shufflenet import weights as weights_lib
+from keras_shufflenet.models import _blocks, _imagenet, _specs
 
 MIN_SIZE = 32
 
@@ -16,10 +16,10 @@ def _check_arguments(spec, *, include_top, weights, input_shape, pooling, classe
     weights_lib.check_weights_argument(weights)
     if weights == "imagenet":
         weights_lib.get_entry(spec)  # raises if this variant has no weights
-        if include_top and classes != imagenet.NUM_CLASSES:
+        if include_top and classes != _imagenet.NUM_CLASSES:
             raise ValueError(
                 'If using `weights="imagenet"` with `include_top=True`, `classes` '
-                f"should be {imagenet.NUM_CLASSES}. Received: classes={classes}"
+                f"should be {_imagenet.NUM_CLASSES}. Received: classes={classes}"
             )
         if include_top and classifier_activation not in (None, "softmax"):
             raise ValueError(
@@ -81,33 +81,17 @@ def _make_input(input_tensor, input_shape):
     return input_tensor
 
 
-def features(x, spec, nn=blocks.KERAS_LAYERS):
+def features(x, spec, nn=_blocks.KERAS_LAYERS):
     """The convolutional body: stem, three stages and (V2) `conv5`.
 
-    `nn` is the layer namespace (see `blocks`): Keras 3 unless rebuilding
+    `nn` is the layer namespace (see `_blocks`): Keras 3 unless rebuilding
     the model in another Keras, as the quantization subpackage does.
     """
-    x = blocks.stem(x, spec.stem_channels, nn=nn)
-    units = zip(specs.STAGE_NAMES, spec.stage_channels, spec.stage_repeats)
-    for stage_index, (stage, channels, repeats) in enumerate(units):
-        for i in range(repeats):
-            name = f"{stage}_unit{i + 1}"
-            strides = 2 if i == 0 else 1
-            if spec.version == "v2":
-                x = blocks.v2_unit(x, channels, strides=strides, name=name, nn=nn)
-            else:
-                first = stage_index == 0 and i == 0
-                x = blocks.v1_unit(
-                    x,
-                    channels,
-                    strides=strides,
-                    groups=spec.groups,
-                    first_groups=1 if first else spec.groups,
-                    name=name,
-                    nn=nn,
-                )
+    x = _blocks.stem(x, spec.stem_channels, nn=nn)
+    for i, (_, name, channels, strides) in enumerate(spec.units()):
+        x = spec.unit(x, channels, strides=strides, name=name, first=i == 0, nn=nn)
     if spec.head_channels:
-        x = blocks.conv_bn(x, spec.head_channels, name="conv5", nn=nn)
+        x = _blocks.conv_bn(x, spec.head_channels, name="conv5", nn=nn)
     return x
 
 
@@ -128,9 +112,9 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
     _check_input_shape(inputs.shape[1:], weights)
     x = inputs
     if include_preprocessing:
-        scale, offset = imagenet.normalization_constants(inputs.shape[-1])
+        scale, offset = _imagenet.normalization_constants(inputs.shape[-1])
         x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
-    x = features(x, spec)
+    x = backbone = features(x, spec)
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(
@@ -143,9 +127,9 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
-    model = keras.Model(inputs, x, name=name or default_name(spec))
+    model = keras.Model(inputs, x, name=name or spec.default_name)
     if weights is not None:
-        weights_lib.load_weights(model, spec, weights)
+        weights_lib.load_weights(model, spec, weights, features=backbone)
     return model
 
 
@@ -158,14 +142,8 @@ def _head_dtype():
     return None
 
 
-def default_name(spec):
-    if spec.version == "v2":
-        return f"shufflenet_v2_{spec.alpha:g}x"
-    return f"shufflenet_v1_g{spec.groups}_{spec.alpha:g}x"
-
-
 def stage_outputs(model):
-    """The last output of each stage (and of `conv5` for V2), by name.
+    """The last output of each stage (and of `conv5` for V2), by stage name.
 
     Useful to build detection or segmentation backbones::
 
@@ -173,14 +151,13 @@ def stage_outputs(model):
         features = stage_outputs(backbone)  # {"stage2": ..., "stage3": ..., ...}
         keras.Model(backbone.inputs, list(features.values()))
     """
-    outputs = {}
-    for layer in model.layers:
-        prefix = layer.name.split("_")[0]
-        if prefix in specs.STAGE_NAMES or prefix == "conv5":
-            outputs[prefix] = layer.output
-    if not outputs:
+    try:
+        spec = _specs.spec_from_model(model)
+    except ValueError:
         raise ValueError(
-            "`stage_outputs` expects a ShuffleNet model with layers named stage2..stage4. "
+            "`stage_outputs` expects a ShuffleNet built by keras_shufflenet. "
             f"Received: model.name={model.name!r}"
-        )
-    return outputs
+        ) from None
+    return {
+        stage: model.get_layer(name).output for stage, name in spec.stage_output_names().items()
+    }

@@ -10,7 +10,7 @@ import re
 import numpy as np
 from keras import layers
 
-from keras_shufflenet.checkpoints.torch_reader import CheckpointError
+from keras_shufflenet.weights._torch_reader import CheckpointError
 
 _UNIT = re.compile(r"stage(\d)_unit(\d+)_(\w+)")
 
@@ -67,7 +67,7 @@ def pytorchcv_v1_prefix(layer_name):
     return _PYTORCHCV_TOP[layer_name]
 
 
-PREFIX_FUNCTIONS = {"v2": torchvision_v2_prefix, "v1": pytorchcv_v1_prefix}
+PREFIX_FUNCTIONS = {"torchvision": torchvision_v2_prefix, "pytorchcv": pytorchcv_v1_prefix}
 
 
 def port_conv(tensors):
@@ -107,7 +107,7 @@ def assign_state_dict(model, spec, state_dict, source="checkpoint"):
     shapes, and every tensor of the checkpoint must be used, except the
     classifier's when the model has no classifier.
     """
-    prefix_of = PREFIX_FUNCTIONS[spec.version]
+    prefix_of = PREFIX_FUNCTIONS[spec.checkpoint_format]
     used, updates, problems = set(), [], []
     for layer in model.layers:
         if not layer.weights:
@@ -144,10 +144,7 @@ def assign_state_dict(model, spec, state_dict, source="checkpoint"):
         problems.append(f"{len(unused)} unexpected tensors: {shown}")
     if problems:
         raise CheckpointError(
-            f"{source} does not match {model.name} "
-            f"(ShuffleNet{spec.version.upper()} alpha={spec.alpha:g}"
-            + (f", groups={spec.groups}" if spec.version == "v1" else "")
-            + "): "
+            f"{source} does not match {model.name} ({spec.family} {spec.describe()}): "
             + "; ".join(problems[:5])
         )
     for layer, values in updates:

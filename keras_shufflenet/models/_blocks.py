@@ -13,8 +13,8 @@ import types
 
 from keras import layers
 
-from keras_shufflenet.batch_norm import BatchNormalization
-from keras_shufflenet.layers import ChannelShuffle, ChannelSplit
+from keras_shufflenet.models._batch_norm import BatchNormalization
+from keras_shufflenet.models._layers import ChannelShuffle, ChannelSplit
 
 KERAS_LAYERS = types.SimpleNamespace(
     **{name: getattr(layers, name) for name in (

@@ -7,6 +7,8 @@ They differ in the unit and in the channel tables below.
 
 import dataclasses
 
+from keras_shufflenet.models import _blocks
+
 STAGE_REPEATS = (4, 8, 4)
 STAGE_NAMES = ("stage2", "stage3", "stage4")
 
@@ -34,6 +36,10 @@ V1_ALPHAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 class ShuffleNetSpec:
     """Everything the builders need to lay out one ShuffleNet variant.
 
+    The two families differ in their unit, their names and where their
+    published weights come from; each subclass answers those questions, so
+    no other module asks which version a spec is.
+
     Attributes:
         version: `"v1"` or `"v2"`.
         alpha: Width multiplier.
@@ -57,6 +63,88 @@ class ShuffleNetSpec:
         """Channels of the last feature map (before pooling)."""
         return self.head_channels or self.stage_channels[-1]
 
+    @property
+    def weights_key(self):
+        """`(version, alpha, groups)` of the weights registry (groups `None` for V2)."""
+        return (self.version, self.alpha, self.groups)
+
+    def units(self):
+        """`(stage, unit_name, channels, strides)` of every unit, in order."""
+        for stage, channels, repeats in zip(STAGE_NAMES, self.stage_channels, self.stage_repeats):
+            for i in range(repeats):
+                yield stage, f"{stage}_unit{i + 1}", channels, 2 if i == 0 else 1
+
+    def stage_output_names(self):
+        """`{stage: name of the layer whose output ends it}` (and `conv5` for V2)."""
+        names = {}
+        for stage, name, _, strides in self.units():
+            names[stage] = f"{name}_{self.unit_output_suffix(strides)}"
+        if self.head_channels:
+            names["conv5"] = "conv5_relu"
+        return names
+
+
+@dataclasses.dataclass(frozen=True)
+class V2Spec(ShuffleNetSpec):
+    """ShuffleNet V2: split, one branch, concatenate, shuffle (torchvision)."""
+
+    family = "ShuffleNetV2"
+    checkpoint_format = "torchvision"
+    # Stride-1 units pass half of their input through a split.
+    splits_channels = True
+
+    @property
+    def weights_key(self):
+        return (self.version, self.alpha, None)
+
+    @property
+    def default_name(self):
+        return f"shufflenet_v2_{self.alpha:g}x"
+
+    def describe(self):
+        return f"alpha={self.alpha:g}"
+
+    def unit(self, x, channels, *, strides, name, first, nn):
+        del first
+        return _blocks.v2_unit(x, channels, strides=strides, name=name, nn=nn)
+
+    @staticmethod
+    def unit_output_suffix(strides):
+        del strides
+        return "shuffle"
+
+
+@dataclasses.dataclass(frozen=True)
+class V1Spec(ShuffleNetSpec):
+    """ShuffleNet V1: grouped 1x1 convolutions around a shuffle (pytorchcv)."""
+
+    family = "ShuffleNetV1"
+    checkpoint_format = "pytorchcv"
+    splits_channels = False
+
+    @property
+    def default_name(self):
+        return f"shufflenet_v1_g{self.groups}_{self.alpha:g}x"
+
+    def describe(self):
+        return f"groups={self.groups}, alpha={self.alpha:g}"
+
+    def unit(self, x, channels, *, strides, name, first, nn):
+        # The very first unit's input (the stem) is too narrow to group.
+        return _blocks.v1_unit(
+            x,
+            channels,
+            strides=strides,
+            groups=self.groups,
+            first_groups=1 if first else self.groups,
+            name=name,
+            nn=nn,
+        )
+
+    @staticmethod
+    def unit_output_suffix(strides):
+        return "relu" if strides == 1 else "concat"
+
 
 def _round_to_multiple(value, multiple):
     """Nearest positive multiple of `multiple` to `value`, ties rounded up."""
@@ -74,7 +162,7 @@ def v2_spec(alpha=1.0):
     """ShuffleNet V2 layout for width `alpha` in {0.5, 1.0, 1.5, 2.0}."""
     _check_choice("alpha", alpha, V2_CHANNELS)
     conv1, *stages, conv5 = V2_CHANNELS[alpha]
-    return ShuffleNetSpec(
+    return V2Spec(
         version="v2",
         alpha=float(alpha),
         groups=2,
@@ -96,7 +184,7 @@ def v1_spec(groups=3, alpha=1.0):
     """
     _check_choice("groups", groups, V1_CHANNELS)
     _check_choice("alpha", alpha, V1_ALPHAS)
-    return ShuffleNetSpec(
+    return V1Spec(
         version="v1",
         alpha=float(alpha),
         groups=groups,
@@ -111,33 +199,33 @@ def spec_from_model(model):
     """The spec of a ShuffleNet built by this package, read off its layers.
 
     Works on the Keras 3 models and on their tf_keras twins (see
-    `keras_shufflenet.quantization`): the version comes from the presence of
-    `conv5`, the widths from the stage outputs and, for V1, the group count
-    from `stage2_unit2_compress`.
+    `keras_shufflenet.quantization`): a spec matches when every layer that
+    ends a stage (`stage_output_names`) exists with the spec's width and,
+    for V1, `stage2_unit2_compress` has the spec's group count.
     """
     layers = {layer.name: layer for layer in model.layers}
-
-    def channels(prefix):
-        last = [layer for name, layer in layers.items() if name.startswith(prefix)]
-        return last[-1].output.shape[-1] if last else None
-
-    found = (channels("conv1"), *(channels(f"{stage}_") for stage in STAGE_NAMES))
-    if "conv5" in layers:
-        candidates = [v2_spec(alpha) for alpha in V2_CHANNELS]
-        found += (channels("conv5"),)
-    else:
-        groups = getattr(layers.get("stage2_unit2_compress"), "groups", None)
-        candidates = []
-        if groups in V1_CHANNELS:
-            candidates = [v1_spec(groups, alpha) for alpha in V1_ALPHAS]
+    groups = getattr(layers.get("stage2_unit2_compress"), "groups", None)
+    candidates = [v2_spec(alpha) for alpha in V2_CHANNELS]
+    if groups in V1_CHANNELS:
+        candidates += [v1_spec(groups, alpha) for alpha in V1_ALPHAS]
     for spec in candidates:
-        expected = (spec.stem_channels, *spec.stage_channels)
-        if spec.head_channels:
-            expected += (spec.head_channels,)
-        if found == expected:
+        if _matches(spec, layers):
             return spec
     raise ValueError(
         "Expected a ShuffleNet V1 or V2 built by keras_shufflenet (layers conv1, "
         "stage2..stage4 and, for V2, conv5, with a known width). "
         f"Received: model.name={model.name!r}"
+    )
+
+
+def _matches(spec, layers):
+    names = {"conv1": "conv1", **spec.stage_output_names()}
+    widths = {"conv1": spec.stem_channels, **dict(zip(STAGE_NAMES, spec.stage_channels))}
+    if spec.head_channels:
+        widths["conv5"] = spec.head_channels
+    if ("conv5" in layers) != ("conv5" in widths):
+        return False
+    return all(
+        names[key] in layers and layers[names[key]].output.shape[-1] == width
+        for key, width in widths.items()
     )

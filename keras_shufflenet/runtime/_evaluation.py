@@ -8,7 +8,7 @@ top-1 accuracy when the folder's layout gives labels.
 Image folders are either flat (no labels) or hold one sub-folder per class:
 
 - sub-folders named by WordNet id (`n01440764`, ...) and a 1000-class model:
-  the labels are the ImageNet class indices (`imagenet.class_index()`);
+  the labels are the ImageNet class indices (`models.class_index()`);
 - otherwise, as many sub-folders as the model has classes: sorted order;
 - otherwise no labels (agreement and error are still reported).
 
@@ -22,11 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import imagenet, images
+from keras_shufflenet import _images, models
 
-IMAGE_SUFFIXES = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm",
-)  # fmt: skip
 WNID = re.compile(r"n\d{8}")
 KERAS_BATCH = 32
 
@@ -80,14 +77,6 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
-def _image_files(folder):
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".")
-        and p.suffix.lower() in IMAGE_SUFFIXES
-    )  # fmt: skip
-
-
 def class_labels(folder_names, num_classes):
     """Label of each class folder name, and where the labels come from.
 
@@ -98,8 +87,8 @@ def class_labels(folder_names, num_classes):
     names = sorted(folder_names)
     if not names:
         return {}, None
-    if num_classes == imagenet.NUM_CLASSES and all(WNID.fullmatch(n) for n in names):
-        index = {wnid: i for i, (wnid, _) in enumerate(imagenet.class_index())}
+    if num_classes == models.NUM_CLASSES and all(WNID.fullmatch(n) for n in names):
+        index = {wnid: i for i, (wnid, _) in enumerate(models.class_index())}
         if all(n in index for n in names):
             return {n: index[n] for n in names}, "imagenet"
     if len(names) == num_classes:
@@ -118,14 +107,14 @@ def find_images(image_dir, num_classes):
             f"The image folder does not exist. Received: image_dir={os.fspath(image_dir)!r}"
         )
     classes = {
-        sub.name: _image_files(sub)
+        sub.name: _images.image_files(sub)
         for sub in sorted(folder.iterdir())
         if sub.is_dir() and not sub.name.startswith(".")
     }
     classes = {name: files for name, files in classes.items() if files}
     mapping, source = class_labels(classes, num_classes)
     paths, labels = [], []
-    for path in _image_files(folder):
+    for path in _images.image_files(folder):
         paths.append(path)
         labels.append(None)
     for name, files in classes.items():
@@ -133,7 +122,7 @@ def find_images(image_dir, num_classes):
         labels += [mapping.get(name)] * len(files)
     if not paths:
         raise ValueError(
-            f"No images ({', '.join(IMAGE_SUFFIXES)}) found in {os.fspath(image_dir)!r} "
+            f"No images ({', '.join(_images.IMAGE_SUFFIXES)}) found in {os.fspath(image_dir)!r} "
             "or its sub-folders. Expected a folder of images or one sub-folder "
             f"of images per class. Received: image_dir={os.fspath(image_dir)!r}"
         )
@@ -249,7 +238,7 @@ def evaluate_tflite(
     preprocessing = _has_preprocessing(keras_model)
     keras_out, tflite_out = [], []
     for start in range(0, len(paths), KERAS_BATCH):
-        batch = images.load_images(paths[start : start + KERAS_BATCH], resize, crop)
+        batch = _images.load_images(paths[start : start + KERAS_BATCH], resize, crop)
         if batch.shape[-1] != channels:
             raise ValueError(
                 f"The .tflite model takes {channels}-channel images; the loader gives "
@@ -257,7 +246,7 @@ def evaluate_tflite(
             )
         x = batch.astype(np.float32)
         if not preprocessing:
-            x = imagenet.preprocess_input(x, include_preprocessing=False)
+            x = models.preprocess_input(x, include_preprocessing=False)
         y = keras_model(x, training=False)
         keras_out.append(np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32))
         tflite_out += [runner(x[i : i + 1]) for i in range(len(x))]

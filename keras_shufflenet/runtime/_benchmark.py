@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from keras_shufflenet import _files
+
 MB = 1 << 20
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
 # What adb prints when no device answers; it does not always exit non-zero.
@@ -82,7 +84,7 @@ class BenchmarkResult:
         return dataclasses.asdict(self)
 
 
-def _check_counts(num_threads, num_runs, warmup_runs):
+def check_counts(num_threads, num_runs, warmup_runs):
     for name, value, least in (
         ("num_threads", num_threads, 1),
         ("num_runs", num_runs, 1),
@@ -94,14 +96,9 @@ def _check_counts(num_threads, num_runs, warmup_runs):
             )
 
 
-def _check_model(model_path):
-    path = Path(model_path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            "No .tflite model exists at that path. "
-            f"Received: model_path={os.fspath(model_path)!r}"
-        )
-    return path
+def check_model_file(model_path):
+    """`model_path` as a `Path`: an existing `.tflite` file."""
+    return _files.existing_file(model_path, (".tflite",), "model_path", ".tflite model")
 
 
 def _size_mb(path):
@@ -171,8 +168,8 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
         FileNotFoundError: `model_path` does not exist.
         BenchmarkError: the tool is missing, fails, or writes no result.
     """
-    _check_counts(num_threads, num_runs, warmup_runs)
-    path = _check_model(model_path)
+    check_counts(num_threads, num_runs, warmup_runs)
+    path = check_model_file(model_path)
     command = litert_benchmark_command()
     with tempfile.TemporaryDirectory(prefix="keras_shufflenet_bench_") as tmp:
         result_json = Path(tmp) / "result.json"
@@ -339,8 +336,8 @@ def benchmark_adb(
         BenchmarkError: an adb command fails (no device, ...) or
             `benchmark_model` prints no timings.
     """
-    _check_counts(num_threads, num_runs, warmup_runs)
-    path = _check_model(model_path)
+    check_counts(num_threads, num_runs, warmup_runs)
+    path = check_model_file(model_path)
     if not Path(benchmark_binary).is_file():
         raise FileNotFoundError(
             "No benchmark_model binary exists at that path; download or build the "

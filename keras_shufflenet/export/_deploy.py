@@ -23,7 +23,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_shufflenet import deploy_v2, specs
+from keras_shufflenet import models
+from keras_shufflenet.export import _deploy_v2
 from keras_shufflenet.layers import ChannelShuffle
 
 
@@ -58,13 +59,18 @@ def _shuffle_permutation(channels, groups):
 
 
 def _consumers(model):
-    """Maps each layer name to the layers that read its output."""
+    """Maps each layer name to the layers that read its output (each layer of
+    a ShuffleNet is called once, so its `input` and `output` are its only ones)."""
+    producer = {}
+    for layer in model.layers:
+        for tensor in keras.tree.flatten(layer.output):
+            producer[id(tensor)] = layer
     readers = {}
     for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                source = tensor._keras_history.operation
-                readers.setdefault(source.name, []).append(layer)
+        if isinstance(layer, layers.InputLayer):
+            continue
+        for tensor in keras.tree.flatten(layer.input):
+            readers.setdefault(producer[id(tensor)].name, []).append(layer)
     return readers
 
 
@@ -107,10 +113,10 @@ def deployment_model(model, input_shape):
     offset = _fold_preprocessing(model, readers, weights)
     inputs = keras.Input(batch_shape=(1, *input_shape), name=model.input.name)
     try:
-        spec = specs.spec_from_model(model)
+        spec = models.spec_from_model(model)
     except ValueError:
         spec = None
-    if spec is not None and deploy_v2.supports(model, spec):
+    if spec is not None and _deploy_v2.supports(model, spec):
         return _fused_v2(model, spec, inputs, weights, offset)
     dropped = _drop_absorbable_shuffles(model, readers, weights)
     for layer in model.layers:
@@ -167,13 +173,13 @@ def _drop_absorbable_shuffles(model, readers, weights):
 
 
 def _fused_v2(model, spec, inputs, weights, offset):
-    port = deploy_v2.Porter(model, weights)
+    port = _deploy_v2.Porter(model, weights)
     x = inputs
     if offset is not None:
         x = ChannelOffset(offset, name="preprocessing")(x)
     for name in ("conv1_pad", "conv1", "conv1_bn", "conv1_relu", "maxpool_pad", "maxpool"):
         x = port.apply(name, x)
-    x = deploy_v2.fused_stages(port, spec, x)
+    x = _deploy_v2.fused_stages(port, spec, x)
     names = [layer.name for layer in model.layers]
     for name in names[names.index("conv5_relu") + 1:]:
         x = port.apply(name, x)

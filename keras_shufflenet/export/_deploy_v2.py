@@ -17,7 +17,7 @@ permuted order that the next stage's first convolutions (or `conv5`) absorb.
 import numpy as np
 from keras import layers
 
-from keras_shufflenet import specs
+from keras_shufflenet import models
 from keras_shufflenet.layers import ChannelShuffle, ChannelSplit
 
 
@@ -108,7 +108,7 @@ def supports(model, spec):
     """Whether `model` is a plain V2 whose widths allow the fused graph."""
     names = {layer.name for layer in model.layers}
     return (
-        spec.version == "v2"
+        spec.splits_channels
         and len(model.inputs) == len(model.outputs) == 1
         and all(c % 4 == 0 for c in spec.stage_channels)
         and min(spec.stage_repeats) >= 2
@@ -119,6 +119,6 @@ def supports(model, spec):
 def fused_stages(port, spec, x, perm=None):
     """Stages 2-4 and `conv5` applied to `x` (the `maxpool` output)."""
     units = spec.stage_repeats
-    for stage, channels, repeats in zip(specs.STAGE_NAMES, spec.stage_channels, units):
+    for stage, channels, repeats in zip(models.STAGE_NAMES, spec.stage_channels, units):
         x, perm = _stage(port, x, perm, stage, repeats, channels // 2)
     return port.conv_bn(x, "conv5", perm)

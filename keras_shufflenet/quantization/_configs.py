@@ -9,7 +9,7 @@
   quantizer when they feed a concatenation.
 * `preprocessing` (pixels in [0, 255] to normalised values; a `Rescaling`
   in the Keras 3 model, a frozen 1x1 `Conv2D` with a diagonal kernel in the
-  twin, see `twin`) gets `OutputQuantizeConfig`: its output, a new range
+  twin, see `_twin`) gets `OutputQuantizeConfig`: its output, a new range
   (about [-2.1, 2.6]), is fake-quantized; its kernel is not. A quantized
   weight would be made trainable by tfmot's wrapper whatever the layer says,
   and the normalisation must stay fixed; the converter still quantizes the
@@ -18,11 +18,11 @@
   after every input, so an int8 model takes pixels with a scale of about 1.
 """
 
-from keras_shufflenet.quantization import layers
+from keras_shufflenet.quantization import _layers
 from keras_shufflenet.quantization._imports import tf_keras, tfmot
 
 
-@tf_keras.utils.register_keras_serializable(package=layers.PACKAGE)
+@tf_keras.utils.register_keras_serializable(package=_layers.PACKAGE)
 class PassThroughQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     """No quantizer at all: for layers that only move values."""
 
@@ -45,7 +45,7 @@ class PassThroughQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         return {}
 
 
-@tf_keras.utils.register_keras_serializable(package=layers.PACKAGE)
+@tf_keras.utils.register_keras_serializable(package=_layers.PACKAGE)
 class OutputQuantizeConfig(PassThroughQuantizeConfig):
     """Quantizes the output only (8 bits, asymmetric, moving-average range)."""
 
@@ -63,7 +63,7 @@ def quantize_config_for(layer):
     A new instance per layer: tfmot's Concatenate transform edits the configs
     of the layers that feed a concatenation in place.
     """
-    if isinstance(layer, (layers.ChannelShuffle, layers.ChannelSplit)):
+    if isinstance(layer, (_layers.ChannelShuffle, _layers.ChannelSplit)):
         return PassThroughQuantizeConfig()
     if layer.name == "preprocessing":
         return OutputQuantizeConfig()
@@ -73,8 +73,8 @@ def quantize_config_for(layer):
 def custom_objects():
     """Everything a QAT model of this package needs to be cloned or loaded."""
     return {
-        "ChannelShuffle": layers.ChannelShuffle,
-        "ChannelSplit": layers.ChannelSplit,
+        "ChannelShuffle": _layers.ChannelShuffle,
+        "ChannelSplit": _layers.ChannelSplit,
         "PassThroughQuantizeConfig": PassThroughQuantizeConfig,
         "OutputQuantizeConfig": OutputQuantizeConfig,
     }

@@ -1,0 +1,1 @@
+"""Speed and accuracy comparisons measured side by side in one run: `python3 -m benchmarks.NAME`."""

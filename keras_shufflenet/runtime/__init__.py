@@ -1,0 +1,34 @@
+"""Running exported models: latency with LiteRT here or on a phone over adb,
+and how a `.tflite` model's answers compare with its Keras model's."""
+
+from keras_shufflenet.runtime._benchmark import (
+    BenchmarkError,
+    BenchmarkResult,
+    benchmark_adb,
+    benchmark_local,
+    check_counts,
+    check_model_file,
+    format_table,
+    parse_benchmark_model_output,
+)
+from keras_shufflenet.runtime._evaluation import (
+    EvaluationResult,
+    evaluate_tflite,
+    find_images,
+    tflite_top1,
+)
+
+__all__ = [
+    "BenchmarkError",
+    "BenchmarkResult",
+    "EvaluationResult",
+    "benchmark_adb",
+    "benchmark_local",
+    "check_counts",
+    "check_model_file",
+    "evaluate_tflite",
+    "find_images",
+    "format_table",
+    "parse_benchmark_model_output",
+    "tflite_top1",
+]
