@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import pickle
 import subprocess
+import sys
+import tracemalloc
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,9 +20,11 @@ import pytest
 import torch
 import torchvision
 
+from keras_shufflenet.weights import _torch_reader
 from keras_shufflenet.weights._torch_reader import (
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
+    MAX_TENSOR_ELEMENTS,
     CheckpointError,
     load_torch_state_dict,
 )
@@ -61,10 +66,12 @@ def _legacy_file(path: Path, main_pickle: bytes, storages: dict[str, np.ndarray]
     return path
 
 
-def _zip_file(path: Path, data_pkl: bytes) -> Path:
+def _zip_file(path: Path, data_pkl: bytes, storages: dict[str, np.ndarray] | None = None) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", data_pkl)
         archive.writestr("archive/byteorder", "little")
+        for key, array in (storages or {}).items():
+            archive.writestr(f"archive/data/{key}", array.tobytes())
     return path
 
 
@@ -87,9 +94,9 @@ class _PidPickler(pickle.Pickler):
         return tuple(obj) if isinstance(obj, _Pid) else None
 
 
-def _legacy_tensor_pickle(size: tuple[int, ...], view: tuple[str, int, int] | None) -> bytes:
+def _legacy_tensor_pickle(size: tuple[int, ...], view: tuple[str, int, int] | None, numel: int = 10) -> bytes:
     """A main pickle holding one float32 tensor ``w`` at offset 1 of storage "0" (optionally a view of it)."""
-    pid = _Pid(("storage", torch.FloatStorage, "0", "cpu", 10, view))
+    pid = _Pid(("storage", torch.FloatStorage, "0", "cpu", numel, view))
     stride = (1,) * len(size)
     tensor = _Reduce(torch._utils._rebuild_tensor_v2, pid, 1, size, stride, False, OrderedDict())
     buffer = io.BytesIO()
@@ -279,3 +286,153 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_checkpoint_without_tensors(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="found no tensors"):
         load_torch_state_dict(_save({"epoch": 3}, tmp_path / "empty.pt", legacy=False))
+
+
+@FORMATS
+def test_zero_stride_tensor_is_refused_before_allocating(tmp_path: Path, legacy: bool) -> None:
+    """A 10**6 x 10**6 tensor over one element (strides 0) would be copied into 4 TB."""
+    path = _save({"w": torch.zeros(1).expand(10**6, 10**6)}, tmp_path / "stride0.pt", legacy)
+    limit = f"more than the limit of {MAX_TENSOR_ELEMENTS}"
+    with pytest.raises(CheckpointError, match=rf"stride0\.pt: tensor w has 1000000000000 elements, {limit}"):
+        load_torch_state_dict(path)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [((2**62, 2**62, 0), f"a dimension of {2**62}, more than the limit"), ((1,) * 65, "65 dimensions, more than")],
+    ids=["huge-dimension", "65-dimensions"],
+)
+def test_sizes_numpy_cannot_hold_are_refused(tmp_path: Path, size: tuple[int, ...], message: str) -> None:
+    """Sizes of no more than the limit's elements that numpy still refuses, with a bare ValueError."""
+    path = _legacy_file(tmp_path / "odd.pt", _legacy_tensor_pickle(size, None), {"0": np.zeros(10, "<f4")})
+    with pytest.raises(CheckpointError, match=rf"odd\.pt: tensor w has {message}"):
+        load_torch_state_dict(path)
+
+
+@FORMATS
+def test_element_limit_is_inclusive(tmp_path: Path, legacy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_torch_reader, "MAX_TENSOR_ELEMENTS", 6)
+    at_limit = {"w": torch.arange(6.0).reshape(2, 3)}
+    _assert_matches(load_torch_state_dict(_save(at_limit, tmp_path / "six.pt", legacy)), at_limit)
+    over = {"w": torch.arange(6.0), "v": torch.zeros(1).expand(7)}  # storages fit, the tensor does not
+    with pytest.raises(CheckpointError, match=r"seven\.pt: tensor v has 7 elements, more than the limit of 6"):
+        load_torch_state_dict(_save(over, tmp_path / "seven.pt", legacy))
+
+
+@pytest.mark.parametrize(
+    "case", ["zip-storage", "legacy-storage", "legacy-view", "legacy-record"], ids=lambda case: case
+)
+def test_storage_over_element_limit_is_refused(tmp_path: Path, case: str) -> None:
+    """Storage sizes, view sizes and legacy record headers are bounded like tensors (not just by the file size)."""
+    huge = 2**40
+    record = {"0": np.zeros(10, "<f4")}
+    if case == "zip-storage":
+        path = _zip_file(tmp_path / "big.pt", _legacy_tensor_pickle((2,), None, numel=huge), record)
+    elif case == "legacy-storage":
+        path = _legacy_file(tmp_path / "big.pt", _legacy_tensor_pickle((2,), None, numel=huge), record)
+    elif case == "legacy-view":
+        path = _legacy_file(tmp_path / "big.pt", _legacy_tensor_pickle((2,), ("1", 2, huge)), record)
+    else:
+        path = _legacy_file(tmp_path / "big.pt", _legacy_tensor_pickle((2,), None), record)
+        data = path.read_bytes()
+        at = data.rindex(np.int64(10).astype("<i8").tobytes())
+        path.write_bytes(data[:at] + np.int64(huge).astype("<i8").tobytes() + data[at + 8 :])
+    what = "view of storage 0" if case == "legacy-view" else "storage 0"
+    with pytest.raises(CheckpointError, match=rf"big\.pt: {what} has {huge} elements, more than the limit"):
+        load_torch_state_dict(path)
+
+
+def test_zip_record_declared_short_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _save({"w": torch.ones(8)}, tmp_path / "full.pt", legacy=False)
+    path = _rewrite_zip(src, tmp_path / "short.pt", lambda name, data: data[:10] if name.endswith("data/0") else data)
+    opened = []
+    open_member = zipfile.ZipFile.open
+
+    def spy(archive: zipfile.ZipFile, name: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(getattr(name, "filename", name))
+        return open_member(archive, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    with pytest.raises(CheckpointError, match=r"short\.pt.*storage 0 is truncated: expected 32 bytes, found 10"):
+        load_torch_state_dict(path)
+    assert "full/data.pkl" in opened and "full/data/0" not in opened
+
+
+def test_legacy_record_read_only_as_far_as_its_storage_declares(tmp_path: Path) -> None:
+    """A record whose header claims 4 MB for a storage of 10 elements is not read in full."""
+    records = {"0": np.arange(2**20, dtype="<f4")}
+    path = _legacy_file(tmp_path / "long.pt", _legacy_tensor_pickle((2,), None, numel=10), records)
+    tracemalloc.start()
+    try:
+        result = load_torch_state_dict(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(result["w"], [1.0, 2.0])
+    assert peak < 2**20
+
+
+# Peak memory of this process, in bytes. On Linux, ru_maxrss is inherited across
+# fork and exec (a child starts at its parent's peak, here pytest's with torch
+# loaded), so read the peak of this process's own memory, VmHWM, where there is one.
+_PEAK_LOAD = """
+import importlib.util, os, resource, sys
+
+def peak():
+    if os.path.exists("/proc/self/status"):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+spec = importlib.util.spec_from_file_location("torch_reader", sys.argv[1])
+reader = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = reader
+spec.loader.exec_module(reader)
+before = peak()
+arrays = reader.load_torch_state_dict(sys.argv[2])
+print(peak() - before, {k: v.tolist() for k, v in arrays.items()})
+"""
+
+
+def _load_measuring_peak(path: Path) -> tuple[int, dict[str, Any]]:
+    """Load ``path`` in a fresh interpreter; return its peak memory growth in bytes and the arrays as lists."""
+    command = [sys.executable, "-c", _PEAK_LOAD, _torch_reader.__file__, str(path)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    growth, arrays = done.stdout.split(" ", 1)
+    return int(growth), ast.literal_eval(arrays)
+
+
+def _zip_padded_with_zeros(src: Path, dst: Path, padded: str, zeros: int) -> Path:
+    """Copy ``src`` deflated, appending ``zeros`` zero bytes to record ``padded`` (streamed, so ~1 MB per GB)."""
+    chunk = bytes(16 << 20)
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as new:
+        for name in old.namelist():
+            if not name.endswith(padded):
+                new.writestr(name, old.read(name))
+                continue
+            with new.open(name, "w", force_zip64=True) as member:
+                member.write(old.read(name))
+                for _ in range(zeros // len(chunk)):
+                    member.write(chunk)
+    return dst
+
+
+def test_zip_storage_record_read_only_as_far_as_tensors_reach(tmp_path: Path) -> None:
+    """A 16-byte tensor in a record of 1 GB of zeros (1 MB deflated) must not inflate the record."""
+    src = _save({"w": torch.arange(4.0)}, tmp_path / "small.pt", legacy=False)
+    path = _zip_padded_with_zeros(src, tmp_path / "bomb.pt", "/data/0", 2**30)
+    assert path.stat().st_size < 2**21
+    assert zipfile.ZipFile(path).getinfo("small/data/0").file_size == 16 + 2**30
+    growth, arrays = _load_measuring_peak(path)
+    assert arrays == {"w": [0.0, 1.0, 2.0, 3.0]}
+    assert growth < 100 * 2**20
+
+
+def test_zip_pickle_record_read_as_a_stream(tmp_path: Path) -> None:
+    """The unpickler stops at the pickle's end: 256 MB of zeros after it are never inflated."""
+    src = _save({"w": torch.arange(4.0)}, tmp_path / "small.pt", legacy=False)
+    path = _zip_padded_with_zeros(src, tmp_path / "bomb.pt", "/data.pkl", 2**28)
+    growth, arrays = _load_measuring_peak(path)
+    assert arrays == {"w": [0.0, 1.0, 2.0, 3.0]}
+    assert growth < 100 * 2**20

@@ -8,7 +8,7 @@ each to a local stand-in, so a hostile file is refused before anything runs.
 
 from __future__ import annotations
 
-import io
+import math
 import os
 import pickle
 import struct
@@ -25,6 +25,16 @@ import numpy as np
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 _ZIP_MAGIC = b"PK\x03\x04"
+
+# The most elements one tensor, storage or storage view may have. The largest
+# ShuffleNet tensor is the V2 2.0x classifier weight, 1000 x 2048 = 2,048,000
+# elements (conv5's 976 x 2048 comes next); 2**26 (67,108,864, 256 MiB as
+# float32) leaves a 32x margin and still refuses crafted sizes (a 10**6 x 10**6
+# tensor of zero strides, a storage of 2**40 elements) before anything is
+# allocated or read.
+MAX_TENSOR_ELEMENTS = 2**26
+# numpy's limit on the number of dimensions of an array.
+_MAX_DIMS = 64
 
 _STORAGE_DTYPES = {
     "FloatStorage": "float32",
@@ -73,6 +83,12 @@ class _TensorRef:
     offset: int
     size: tuple[int, ...]
     stride: tuple[int, ...]
+
+
+def _check_elements(what: str, count: int) -> None:
+    """Refuse more than ``MAX_TENSOR_ELEMENTS`` elements, before anything is allocated or read for them."""
+    if count > MAX_TENSOR_ELEMENTS:
+        raise CheckpointError(f"{what} has {count} elements, more than the limit of {MAX_TENSOR_ELEMENTS}")
 
 
 def _int(value: Any, what: str) -> int:
@@ -158,13 +174,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
         storage_type, key, numel = pid[1], pid[2], _int(pid[4], "storage size")
         if not isinstance(storage_type, _StorageType) or not isinstance(key, str):
             raise CheckpointError(f"expected a storage type and a str key in persistent id, found {pid!r:.80}")
+        _check_elements(f"storage {key}", numel)
         self.storages[key] = _StorageRef(key, storage_type.dtype, 0, numel)
         view = pid[5] if len(pid) == 6 else None
         if view is None:
             return self.storages[key]
         if not (isinstance(view, tuple) and len(view) == 3):
             raise CheckpointError(f"expected (key, offset, size) view metadata, found {view!r:.80}")
-        return _StorageRef(key, storage_type.dtype, _int(view[1], "view offset"), _int(view[2], "view size"))
+        offset, size = _int(view[1], "view offset"), _int(view[2], "view size")
+        _check_elements(f"view of storage {key}", size)
+        return _StorageRef(key, storage_type.dtype, offset, size)
 
 
 def _unpickle(file: BinaryIO, what: str) -> tuple[Any, dict[str, _StorageRef]]:
@@ -190,10 +209,22 @@ def _storage_array(ref: _StorageRef, data: bytes, byteorder: str) -> np.ndarray:
     return array
 
 
+def _check_tensor_size(name: str, tensor: _TensorRef) -> None:
+    """Refuse a tensor whose size could not be a ShuffleNet layer's, before its storage is read."""
+    if len(tensor.size) != len(tensor.stride):
+        raise CheckpointError(f"tensor {name} has size {tensor.size!r:.80} but stride {tensor.stride!r:.80}")
+    if len(tensor.size) > _MAX_DIMS:
+        raise CheckpointError(f"tensor {name} has {len(tensor.size)} dimensions, more than the limit of {_MAX_DIMS}")
+    _check_elements(f"tensor {name}", math.prod(tensor.size))
+    if tensor.size and max(tensor.size) > MAX_TENSOR_ELEMENTS:  # an empty tensor with a huge dimension
+        raise CheckpointError(
+            f"tensor {name} has a dimension of {max(tensor.size)}, more than the limit of {MAX_TENSOR_ELEMENTS}"
+        )
+
+
 def _tensor_array(name: str, tensor: _TensorRef, storage: np.ndarray) -> np.ndarray:
     """Cut a contiguous copy of ``tensor`` out of its storage, refusing reads past its end."""
-    if len(tensor.size) != len(tensor.stride):
-        raise CheckpointError(f"tensor {name} has size {tensor.size} but stride {tensor.stride}")
+    _check_tensor_size(name, tensor)
     if 0 in tensor.size:
         return np.empty(tensor.size, storage.dtype)
     last = tensor.offset + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride, strict=True))
@@ -222,25 +253,57 @@ def _state_dict_of(obj: Any) -> dict[str, _TensorRef]:
     return tensors
 
 
-def _materialize(obj: Any, read_record: Callable[[str], bytes], byteorder: str) -> dict[str, np.ndarray]:
-    """Turn the unpickled object into ``{name: array}``, reading each storage record once."""
+def _materialize(obj: Any, read_record: Callable[[str, int], bytes], byteorder: str) -> dict[str, np.ndarray]:
+    """Turn the unpickled object into ``{name: array}``, reading each storage record once.
+
+    Every tensor's size is checked before any record is read, and each record is
+    read only as far as its tensors reach: ``read_record(key, nbytes)`` returns at
+    most ``nbytes`` bytes of record ``key`` (fewer when the record is shorter).
+    """
+    tensors = _state_dict_of(obj)
+    needed: dict[str, int] = {}
+    for name, tensor in tensors.items():
+        _check_tensor_size(name, tensor)
+        ref = tensor.storage
+        needed[ref.key] = max(needed.get(ref.key, 0), (ref.offset + ref.numel) * ref.dtype.itemsize)
+    records = {key: read_record(key, nbytes) for key, nbytes in needed.items()}
     storages: dict[_StorageRef, np.ndarray] = {}
     arrays = {}
-    for name, tensor in _state_dict_of(obj).items():
+    for name, tensor in tensors.items():
         ref = tensor.storage
         if ref not in storages:
-            storages[ref] = _storage_array(ref, read_record(ref.key), byteorder)
+            storages[ref] = _storage_array(ref, records[ref.key], byteorder)
         arrays[name] = _tensor_array(name, tensor, storages[ref])
     return arrays
 
 
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+def _open_member(archive: zipfile.ZipFile, name: str) -> BinaryIO:
     try:
-        return archive.read(name)
+        return archive.open(name)
     except KeyError:
         raise CheckpointError(f"zip archive has no record {name}") from None
-    except Exception as err:  # zipfile, zlib and EOF errors on damaged archives
+    except Exception as err:  # zipfile errors on damaged archives
         raise CheckpointError(f"cannot read record {name} ({type(err).__name__}: {err})") from None
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, nbytes: int, what: str | None = None) -> bytes:
+    """The first ``nbytes`` bytes of record ``name``, inflating no more than that.
+
+    With ``what`` (the storage the record holds), a record that declares fewer
+    than ``nbytes`` bytes is refused as truncated before any of it is read;
+    without, a shorter record is returned as it is.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise CheckpointError(f"zip archive has no record {name}") from None
+    if what is not None and info.file_size < nbytes:
+        raise CheckpointError(f"{what} is truncated: expected {nbytes} bytes, found {info.file_size}")
+    with _open_member(archive, name) as member:
+        try:
+            return member.read(nbytes)
+        except Exception as err:  # zipfile, zlib and EOF errors on damaged archives
+            raise CheckpointError(f"cannot read record {name} ({type(err).__name__}: {err})") from None
 
 
 def _load_zip(file: BinaryIO) -> dict[str, np.ndarray]:
@@ -255,11 +318,18 @@ def _load_zip(file: BinaryIO) -> dict[str, np.ndarray]:
         prefix = pickles[0].removesuffix("data.pkl")
         byteorder = "little"
         if prefix + "byteorder" in archive.namelist():
-            byteorder = _read_member(archive, prefix + "byteorder").decode("ascii", "replace")
+            # Enough to show a wrong value in the message below, never a whole inflated record.
+            byteorder = _read_member(archive, prefix + "byteorder", 64).decode("ascii", "replace")
         if byteorder not in ("little", "big"):
             raise CheckpointError(f"expected byteorder 'little' or 'big', found {byteorder!r:.40}")
-        obj, _ = _unpickle(io.BytesIO(_read_member(archive, pickles[0])), pickles[0])
-        return _materialize(obj, lambda key: _read_member(archive, f"{prefix}data/{key}"), byteorder)
+        # The unpickler reads the record as a stream and stops at the pickle's end.
+        with _open_member(archive, pickles[0]) as member:
+            obj, _ = _unpickle(member, pickles[0])
+
+        def read_record(key: str, nbytes: int) -> bytes:
+            return _read_member(archive, f"{prefix}data/{key}", nbytes, f"storage {key}")
+
+        return _materialize(obj, read_record, byteorder)
 
 
 def _is_legacy(file: BinaryIO) -> bool:
@@ -281,7 +351,9 @@ def _load_legacy(file: BinaryIO) -> dict[str, np.ndarray]:
     if not (isinstance(keys, list) and all(isinstance(key, str) for key in keys)):
         raise CheckpointError(f"expected a list of storage keys, found {keys!r:.80}")
     file_size = os.fstat(file.fileno()).st_size
-    records = {}
+    # The records follow one another: an 8-byte element count, then the elements.
+    # Note where each lies (skipping its bytes); the tensors' reads come after.
+    records: dict[str, tuple[int, int]] = {}
     for key in keys:
         if key not in storages:
             raise CheckpointError(f"storage {key} is listed but never used")
@@ -289,17 +361,21 @@ def _load_legacy(file: BinaryIO) -> dict[str, np.ndarray]:
         if len(header) < 8:
             raise CheckpointError(f"storage {key} is truncated: expected an 8-byte size, found {len(header)} bytes")
         (numel,) = struct.unpack("<q", header)
-        nbytes = _int(numel, f"size of storage {key}") * storages[key].dtype.itemsize
+        _check_elements(f"storage {key}", _int(numel, f"size of storage {key}"))
+        nbytes = numel * storages[key].dtype.itemsize
         if nbytes > file_size - file.tell():
             raise CheckpointError(
                 f"storage {key} is truncated: expected {nbytes} bytes, found {file_size - file.tell()}"
             )
-        records[key] = file.read(nbytes)
+        records[key] = (file.tell(), nbytes)
+        file.seek(nbytes, os.SEEK_CUR)
 
-    def read_record(key: str) -> bytes:
+    def read_record(key: str, nbytes: int) -> bytes:
         if key not in records:
             raise CheckpointError(f"storage {key} is used but has no record")
-        return records[key]
+        start, size = records[key]
+        file.seek(start)
+        return file.read(min(nbytes, size))
 
     return _materialize(obj, read_record, "little")
 
