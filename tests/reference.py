@@ -5,7 +5,7 @@ import torch
 from pytorchcv.model_provider import get_model as get_pytorchcv_model
 from torchvision.models import shufflenetv2
 
-from keras_shufflenet.models import _imagenet as imagenet
+from keras_shufflenet import _imagenet as imagenet
 
 TORCHVISION_V2 = {
     0.5: shufflenetv2.shufflenet_v2_x0_5,

@@ -28,7 +28,7 @@ import keras_shufflenet as ks
 from keras_shufflenet import weights
 from keras_shufflenet.models import _builder as builder
 from keras_shufflenet.models import _complexity as complexity
-from keras_shufflenet.models import _imagenet as imagenet
+from keras_shufflenet import _imagenet as imagenet
 from keras_shufflenet.models import _specs as specs
 from keras_shufflenet.weights import _registry, _store
 from keras_shufflenet.weights import CheckpointError

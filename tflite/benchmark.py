@@ -18,6 +18,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Comma-separated .tflite files.")
 flags.DEFINE_list("threads", ["1"], "Comma-separated CPU thread counts, one row each.")
 _options.define_flags((_benchmark.RUNS, _benchmark.WARMUP, _benchmark.JSON_OUT))
+flags.DEFINE_string("accelerator", "cpu", "LiteRT accelerator here: cpu or gpu.")
 flags.DEFINE_bool("adb", False, "Run on an Android device with benchmark_model.")
 flags.DEFINE_string("benchmark_binary", None, "benchmark_model binary for the device (--adb).")
 flags.DEFINE_string("serial", None, "adb device serial (--adb).")
@@ -35,7 +36,8 @@ def _benchmark_flags():
     if not FLAGS.models:
         raise ValueError("--models must name at least one .tflite file. Received: --models=None")
     return _benchmark.benchmark(
-        FLAGS.models, threads=threads, runs=FLAGS.runs, warmup=FLAGS.warmup, adb=FLAGS.adb,
+        FLAGS.models, threads=threads, runs=FLAGS.runs, warmup=FLAGS.warmup,
+        accelerator=FLAGS.accelerator, adb=FLAGS.adb,
         benchmark_binary=FLAGS.benchmark_binary, serial=FLAGS.serial, gpu=FLAGS.gpu,
         nnapi=FLAGS.nnapi, xnnpack=FLAGS.xnnpack, op_profiling=FLAGS.op_profiling,
         json_out=FLAGS.json_out,

@@ -28,6 +28,9 @@ def add_parser(commands):
     p.add_argument("--runs", type=int, default=RUNS.default, help="timed runs (default: 50)")
     p.add_argument("--warmup", type=int, default=WARMUP.default,
                    help="untimed runs first (default: 5)")  # fmt: skip
+    p.add_argument("--accelerator", default="cpu", metavar="{cpu,gpu}",
+                   help="LiteRT accelerator here: cpu (default) or gpu, LiteRT's GPU "
+                   "accelerator (WebGPU on Vulkan)")  # fmt: skip
     p.add_argument("--adb", action="store_true", help="run on an Android device with benchmark_model")
     p.add_argument("--benchmark-binary", metavar="PATH",
                    help="TFLite benchmark_model binary for the device (with --adb)")  # fmt: skip
@@ -44,20 +47,28 @@ def add_parser(commands):
 
 def run(args):
     print(benchmark(
-        args.models, threads=args.threads, runs=args.runs, warmup=args.warmup, adb=args.adb,
+        args.models, threads=args.threads, runs=args.runs, warmup=args.warmup,
+        accelerator=args.accelerator, adb=args.adb,
         benchmark_binary=args.benchmark_binary, serial=args.serial, gpu=args.gpu,
         nnapi=args.nnapi, xnnpack=args.xnnpack, op_profiling=args.op_profiling,
         json_out=args.json_out,
     ))  # fmt: skip
 
 
-def benchmark(models, *, threads=(1,), runs=50, warmup=5, adb=False, benchmark_binary=None,
+def benchmark(models, *, threads=(1,), runs=50, warmup=5, accelerator="cpu", adb=False,
+              benchmark_binary=None,
               serial=None, gpu=False, nnapi=False, xnnpack=True, op_profiling=False,
               json_out=None):
     """Measures every model at every thread count; returns the table (and the
     operator profiles, when asked for) as text."""
     from keras_shufflenet import _files, runtime
 
+    runtime.check_accelerator(accelerator)
+    if adb and accelerator != "cpu":
+        raise ValueError(
+            "--accelerator applies to this machine; on a phone use --gpu (benchmark_model's "
+            f"GPU delegate). Received: --adb --accelerator={accelerator}"
+        )
     if adb and not benchmark_binary:
         raise ValueError(
             "--adb needs --benchmark-binary, the TFLite benchmark_model built for "
@@ -88,7 +99,7 @@ def benchmark(models, *, threads=(1,), runs=50, warmup=5, adb=False, benchmark_b
                     use_nnapi=nnapi, op_profiling=op_profiling, serial=serial, **common,
                 ))  # fmt: skip
             else:
-                results.append(runtime.benchmark_local(model, **common))
+                results.append(runtime.benchmark_local(model, accelerator=accelerator, **common))
     text = [runtime.format_table(results)]
     text += [
         f"\n{r.model} ({r.threads} threads):\n{r.op_profile}" for r in results if r.op_profile

@@ -17,6 +17,12 @@ shuffles of `deploy_v2`):
   dense 1x1 convolution (the last unit of each ShuffleNet V2 stage, feeding
   the next stage or `conv5`) is dropped, and its permutation is applied to
   the consumers' weights instead.
+- For float models (`split_groups=True`), a grouped convolution whose input or
+  output channels per group are not a multiple of 4 (ShuffleNet V1's 1x1
+  convolutions around a narrow bottleneck: g2 1.0x, g3 0.25-0.75x, g4 1.0x,
+  g8 1.0x) is computed group by group
+  (SPLIT, one CONV_2D per group with its BatchNorm folded in, CONCATENATION):
+  LiteRT's GPU accelerator dies (SIGILL) compiling such a grouped CONV_2D.
 """
 
 import keras
@@ -51,6 +57,68 @@ class ChannelOffset(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "offset": self.offset}
+
+
+# LiteRT's GPU accelerator (ai-edge-litert 2.3, WebGPU on Mesa lavapipe 25) kills
+# the process compiling a grouped CONV_2D whose input or output channels per
+# group are not a multiple of this (measured: 200->50 and 50->176 in 2 groups
+# crash; 240->60 in 3 and 48->176 in 2 compile).
+GPU_GROUP_MULTIPLE = 4
+
+
+@keras.saving.register_keras_serializable(package="keras_shufflenet")
+class GroupwiseConv2D(layers.Conv2D):
+    """A grouped `Conv2D` computed group by group: split, one convolution per
+    group, concatenate. Same config and weights as the `Conv2D`."""
+
+    def call(self, inputs):
+        parts = keras.ops.split(inputs, self.groups, axis=-1)
+        kernels = keras.ops.split(self.kernel, self.groups, axis=-1)
+        biases = keras.ops.split(self.bias, self.groups) if self.use_bias else [None] * self.groups
+        outputs = []
+        for part, kernel, bias in zip(parts, kernels, biases):
+            y = keras.ops.conv(
+                part, kernel, strides=self.strides, padding=self.padding,
+                dilation_rate=self.dilation_rate,
+            )  # fmt: skip
+            outputs.append(y if bias is None else y + bias)  # fused into each CONV_2D
+        outputs = keras.ops.concatenate(outputs, axis=-1)
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+class _Removed(layers.Layer):
+    """Stands where a rewrite removed a layer (its work now done elsewhere);
+    takes the `mask` a BatchNormalization's call records."""
+
+    def call(self, inputs, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _gpu_unsafe_groups(layer):
+    """Whether `layer` is a grouped convolution LiteRT's GPU accelerator cannot compile."""
+    if not isinstance(layer, layers.Conv2D) or isinstance(layer, layers.DepthwiseConv2D):
+        return False
+    per_group = (layer.filters // layer.groups, layer.input.shape[-1] // layer.groups)
+    return layer.groups > 1 and any(c % GPU_GROUP_MULTIPLE for c in per_group)
+
+
+def _fold_batch_norm_into(conv, readers, weights):
+    """Folds the BatchNorm that alone reads `conv` into its kernel and a bias;
+    returns the BatchNorm's name (now an identity), or None if there is none."""
+    bn = readers.get(conv.name, [])
+    if len(bn) != 1 or not isinstance(bn[0], layers.BatchNormalization):
+        return None
+    bn = bn[0]
+    gamma, beta, mean, variance = weights[bn.name]
+    scale = gamma / np.sqrt(variance + bn.epsilon)
+    kernel, *bias = weights[conv.name]
+    bias = bias[0] if bias else np.zeros_like(mean)
+    weights[conv.name] = [kernel * scale, beta + (bias - mean) * scale]
+    weights[bn.name] = []
+    return bn.name
 
 
 def _shuffle_permutation(channels, groups):
@@ -106,8 +174,10 @@ def _permute_inputs(layer, inverse, readers, weights):
         weights[layer.name] = [kernel[:, :, inverse, :], *rest]
 
 
-def deployment_model(model, input_shape):
-    """An equivalent model with a batch-1 `input_shape` and the rewrites above."""
+def deployment_model(model, input_shape, split_groups=False):
+    """An equivalent model with a batch-1 `input_shape` and the rewrites above
+    (`split_groups`: compute the grouped convolutions that LiteRT's GPU
+    accelerator cannot compile group by group)."""
     readers = _consumers(model)
     weights = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}
     offset = _fold_preprocessing(model, readers, weights)
@@ -119,6 +189,13 @@ def deployment_model(model, input_shape):
     if spec is not None and _deploy_v2.supports(model, spec):
         return _fused_v2(model, spec, inputs, weights, offset)
     dropped = _drop_absorbable_shuffles(model, readers, weights)
+    groupwise = set()
+    if split_groups:
+        for layer in filter(_gpu_unsafe_groups, model.layers):
+            folded = _fold_batch_norm_into(layer, readers, weights)
+            if folded is not None:
+                groupwise.add(layer.name)
+                dropped.add(folded)
     for layer in model.layers:
         if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
             kh, kw = layer.pool_size
@@ -127,13 +204,15 @@ def deployment_model(model, input_shape):
 
     def clone(layer):
         if layer.name in dropped:
-            return layers.Identity(name=layer.name)
+            return _Removed(name=layer.name)
         if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
             return layers.DepthwiseConv2D(
                 layer.pool_size, strides=layer.strides, use_bias=False, name=layer.name
             )
         if offset is not None and layer.name == "preprocessing":
             return ChannelOffset(offset, name=layer.name)
+        if layer.name in groupwise:
+            return GroupwiseConv2D.from_config({**layer.get_config(), "use_bias": True})
         return layer.__class__.from_config(layer.get_config())
 
     deployed = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone)

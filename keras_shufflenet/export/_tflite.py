@@ -146,7 +146,10 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         if qat:
             staged.write_bytes(_convert_qat(model, input_shape, io_dtype))
         else:
-            _deploy.deployment_model(model, input_shape).export(
+            # Float models are what LiteRT's GPU accelerator runs: keep them
+            # compilable there. int8 keeps XNNPACK's grouped kernels.
+            split_groups = quantization in ("float32", "float16")
+            _deploy.deployment_model(model, input_shape, split_groups).export(
                 str(staged),
                 format="litert",
                 input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)],

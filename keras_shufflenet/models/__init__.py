@@ -9,7 +9,7 @@ from keras_shufflenet.models._applications import ShuffleNetV1, ShuffleNetV2
 from keras_shufflenet.models._blocks import KERAS_LAYERS
 from keras_shufflenet.models._builder import MIN_SIZE, build_model, features, stage_outputs
 from keras_shufflenet.models._complexity import count_macs, count_params
-from keras_shufflenet.models._imagenet import (
+from keras_shufflenet._imagenet import (
     MEAN,
     NUM_CLASSES,
     STD,

@@ -5,7 +5,8 @@ import keras
 from keras import layers
 
 from keras_shufflenet import weights as weights_lib
-from keras_shufflenet.models import _blocks, _imagenet, _specs
+from keras_shufflenet import _imagenet
+from keras_shufflenet.models import _blocks, _specs
 
 MIN_SIZE = 32
 

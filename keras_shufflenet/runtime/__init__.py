@@ -1,6 +1,14 @@
-"""Running exported models: latency with LiteRT here or on a phone over adb,
-and how a `.tflite` model's answers compare with its Keras model's."""
+"""Running exported models: on LiteRT's CPU and GPU accelerators here (in a
+child process), latency here or on a phone over adb, and how a `.tflite`
+model's answers compare with its Keras model's."""
 
+from keras_shufflenet.runtime._accelerator import (
+    ACCELERATORS,
+    AcceleratorError,
+    CompiledRun,
+    check_accelerator,
+    run_compiled,
+)
 from keras_shufflenet.runtime._benchmark import (
     BenchmarkError,
     BenchmarkResult,
@@ -19,6 +27,11 @@ from keras_shufflenet.runtime._evaluation import (
 )
 
 __all__ = [
+    "ACCELERATORS",
+    "AcceleratorError",
+    "CompiledRun",
+    "check_accelerator",
+    "run_compiled",
     "BenchmarkError",
     "BenchmarkResult",
     "EvaluationResult",

@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from keras_shufflenet import _files
+from keras_shufflenet.runtime import _accelerator
 
 MB = 1 << 20
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
@@ -64,6 +65,9 @@ class BenchmarkResult:
         mean_ms: Mean latency.
         runs: Timed inferences behind the numbers.
         backend: `"litert"` (this machine) or `"adb"` (an Android device).
+        accelerator: `"cpu"` or `"gpu"` (LiteRT's accelerators), `None` on a phone.
+        fully_accelerated: Whether every op ran on that accelerator (`None`
+            where not measured).
         note: Caveats about the numbers (e.g. percentiles not reported), or `None`.
         op_profile: `benchmark_model`'s per-operator profile, raw, when asked for.
     """
@@ -77,6 +81,8 @@ class BenchmarkResult:
     mean_ms: float
     runs: int
     backend: str = "litert"
+    accelerator: str | None = None
+    fully_accelerated: bool | None = None
     note: str | None = None
     op_profile: str | None = None
 
@@ -103,23 +109,6 @@ def check_model_file(model_path):
 
 def _size_mb(path):
     return path.stat().st_size / MB
-
-
-def _reason(text, lines=3):
-    """A tool's failure on one line: its last lines naming an error, else its last line."""
-    kept = [
-        line.strip(" \t└")
-        for line in text.strip().splitlines()
-        if line.strip()
-        and not line.startswith(("INFO:", "I0000", "VERBOSE:", "WARNING:"))
-    ]
-    errors = [
-        line
-        for line in kept
-        if re.search(r"error|fail|not found|abort", line, re.IGNORECASE)
-    ]
-    chosen = list(dict.fromkeys(errors))[-lines:] or kept[-1:]
-    return " | ".join(chosen) or "(no output)"
 
 
 # ------------------------------------------------------------------ local
@@ -152,7 +141,7 @@ def litert_benchmark_command():
     )
 
 
-def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
+def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accelerator="cpu"):
     """Measures a `.tflite` model on this machine with `litert-benchmark`.
 
     Args:
@@ -160,14 +149,20 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
         num_threads: CPU threads. Defaults to `1`.
         num_runs: Timed inferences. Defaults to `50`.
         warmup_runs: Untimed inferences first. Defaults to `5`.
+        accelerator: `"cpu"`, or `"gpu"` for LiteRT's GPU accelerator (ops it
+            does not take fall back to the CPU, and the result says the model
+            is not fully accelerated). Defaults to `"cpu"`.
 
     Returns:
-        A `BenchmarkResult` with `backend="litert"`.
+        A `BenchmarkResult` with `backend="litert"`, `accelerator` and
+        `fully_accelerated`.
 
     Raises:
         FileNotFoundError: `model_path` does not exist.
-        BenchmarkError: the tool is missing, fails, or writes no result.
+        BenchmarkError: the tool is missing, fails, or writes no result; no
+            GPU device for `accelerator="gpu"`.
     """
+    _accelerator.check_accelerator(accelerator)
     check_counts(num_threads, num_runs, warmup_runs)
     path = check_model_file(model_path)
     command = litert_benchmark_command()
@@ -179,15 +174,18 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
             "--num_runs", str(num_runs),
             "--warmup_runs", str(warmup_runs),
             "--result_json", str(result_json),
+            *(["--use_gpu"] if accelerator == "gpu" else []),
         ]  # fmt: skip
         try:
             proc = subprocess.run(command, capture_output=True, text=True, check=False)
         except OSError as error:
             raise BenchmarkError(f"Could not run {command[0]!r}: {error}") from error
-        if proc.returncode != 0 or not result_json.is_file():
+        output = proc.stderr + proc.stdout
+        if proc.returncode != 0 or not result_json.is_file() or _accelerator.no_device(output):
             raise BenchmarkError(
-                f"litert-benchmark failed on {os.fspath(model_path)!r} "
-                f"(exit code {proc.returncode}): {_reason(proc.stderr + proc.stdout)}"
+                _accelerator.failure(
+                    path, accelerator, proc.returncode, output, "litert-benchmark"
+                )
             )
         report = json.loads(result_json.read_text())
     try:
@@ -202,6 +200,10 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5):
             mean_ms=float(latency["avg_ms"]),
             runs=int(latency.get("num_runs", num_runs)),
             backend="litert",
+            accelerator=accelerator,
+            # litert-benchmark (LiteRT 2.3) reports a model whose ops the GPU
+            # refused and left to the CPU as fully accelerated; its log says otherwise.
+            fully_accelerated=report.get("fully_accelerated") and not _accelerator.refused_ops(output),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise BenchmarkError(
@@ -230,7 +232,7 @@ def _adb(adb, serial, *args, check_output=True):
         if ADB_ERRORS.search(output):
             hint = " Check that the phone is connected with USB debugging on (`adb devices`)."
         raise BenchmarkError(
-            f"`{shown}` failed (exit code {proc.returncode}): {_reason(output)}.{hint}"
+            f"`{shown}` failed (exit code {proc.returncode}): {_accelerator.tool_reason(output)}.{hint}"
         )
     return output
 
@@ -250,7 +252,7 @@ def parse_benchmark_model_output(text):
     if not timings:
         raise BenchmarkError(
             "benchmark_model printed no 'Inference timings in us' line: "
-            f"{_reason(text)}"
+            f"{_accelerator.tool_reason(text)}"
         )
     mean_us = float(timings["avg"])
     stats = None
@@ -396,23 +398,19 @@ def benchmark_adb(
 def format_table(results):
     """An aligned text table of `BenchmarkResult`s, notes below it."""
     header = (
-        "model",
-        "backend",
-        "threads",
-        "size (MB)",
-        "median ms",
-        "p5 ms",
-        "p95 ms",
-    )
+        "model", "backend", "threads", "size (MB)", "median ms", "p5 ms", "p95 ms",
+        "fully accelerated",
+    )  # fmt: skip
     rows = [
         (
             os.path.basename(r.model),
-            r.backend,
+            r.backend + (f" {r.accelerator}" if r.accelerator else ""),
             str(r.threads),
             f"{r.size_mb:.2f}",
             f"{r.median_ms:.2f}",
             f"{r.p5_ms:.2f}",
             f"{r.p95_ms:.2f}",
+            {True: "yes", False: "no", None: "-"}[r.fully_accelerated],
         )
         for r in results
     ]

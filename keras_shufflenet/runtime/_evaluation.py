@@ -8,7 +8,7 @@ top-1 accuracy when the folder's layout gives labels.
 Image folders are either flat (no labels) or hold one sub-folder per class:
 
 - sub-folders named by WordNet id (`n01440764`, ...) and a 1000-class model:
-  the labels are the ImageNet class indices (`models.class_index()`);
+  the labels are the ImageNet class indices (`_imagenet.class_index()`);
 - otherwise, as many sub-folders as the model has classes: sorted order;
 - otherwise no labels (agreement and error are still reported).
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import _images, models
+from keras_shufflenet import _imagenet, _images
 
 WNID = re.compile(r"n\d{8}")
 KERAS_BATCH = 32
@@ -87,8 +87,8 @@ def class_labels(folder_names, num_classes):
     names = sorted(folder_names)
     if not names:
         return {}, None
-    if num_classes == models.NUM_CLASSES and all(WNID.fullmatch(n) for n in names):
-        index = {wnid: i for i, (wnid, _) in enumerate(models.class_index())}
+    if num_classes == _imagenet.NUM_CLASSES and all(WNID.fullmatch(n) for n in names):
+        index = {wnid: i for i, (wnid, _) in enumerate(_imagenet.class_index())}
         if all(n in index for n in names):
             return {n: index[n] for n in names}, "imagenet"
     if len(names) == num_classes:
@@ -246,7 +246,7 @@ def evaluate_tflite(
             )
         x = batch.astype(np.float32)
         if not preprocessing:
-            x = models.preprocess_input(x, include_preprocessing=False)
+            x = _imagenet.preprocess_input(x, include_preprocessing=False)
         y = keras_model(x, training=False)
         keras_out.append(np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32))
         tflite_out += [runner(x[i : i + 1]) for i in range(len(x))]
