@@ -2,12 +2,15 @@
 
 The public API is what this module exports, plus the `layers`,
 `quantization`, `export`, `runtime` and `weights` subpackages; modules and
-names that start with an underscore are private. Names load on first use, so
-`import keras_shufflenet` (and the `keras-shufflenet` command's `--help`)
-does not import TensorFlow.
+names that start with an underscore are private. The names load on first
+use; the package's Keras layers are registered on import, so that
+`keras.saving.load_model` finds them, except in the `keras-shufflenet`
+command, which imports TensorFlow only once its C++ log lines are kept out.
 """
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,17 @@ _EXPORTS = {
 _SUBPACKAGES = ("export", "layers", "models", "quantization", "runtime", "weights")
 
 __all__ = [*_EXPORTS, "layers"]
+
+
+def _running_the_command():
+    """Whether this process is `keras-shufflenet` (or `python -m keras_shufflenet.cli`)."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    script = os.path.basename(argv[1]) if len(argv) > 1 else ""
+    return script == "keras-shufflenet" or argv[1:3] == ["-m", "keras_shufflenet.cli"]
+
+
+if not _running_the_command():
+    from keras_shufflenet import layers  # noqa: E402  (registers the serializable layers)
 
 
 def __getattr__(name):

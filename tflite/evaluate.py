@@ -1,9 +1,9 @@
-"""Agreement of a `.tflite` model with its Keras model on a folder of images.
+"""A Keras model and its `.tflite`/`.onnx` exports side by side on labelled images.
 
-    python3 -m tflite.evaluate --tflite snv2_int8.tflite --model v2 --alpha 1.0 \
-        --images imagenet_val_subset/
-    python3 -m tflite.evaluate --tflite my_int8.tflite --keras_model my.keras \
-        --images photos/ --crop 224 --limit 200
+    python3 -m tflite.evaluate --models=snv2_int8.tflite,snv2_fp32.tflite --model v2 \
+        --alpha 1.0 --images imagenet_val/
+    python3 -m tflite.evaluate --models=my_int8.tflite --keras_model my.keras \
+        --images flowers/val --class_index flowers.txt --limit 200
 
 The folder holds images, or one sub-folder per class (WordNet ids such as
 n01440764 give ImageNet labels). The same as `keras-shufflenet evaluate`.
@@ -15,7 +15,7 @@ from keras_shufflenet import cli
 from keras_shufflenet.cli import _evaluate, _options
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("tflite", None, "The .tflite model.")
+flags.DEFINE_list("models", None, "Comma-separated .tflite and .onnx files.")
 _options.define_flags(_evaluate.EVALUATE_OPTIONS)
 
 
@@ -23,7 +23,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = _options.values(FLAGS, _evaluate.EVALUATE_OPTIONS)
-    return cli.run_reporting_errors(lambda: print(_evaluate.evaluate(FLAGS.tflite, **options)))
+    return cli.run_reporting_errors(
+        lambda: print(_evaluate.evaluate(FLAGS.models or [], **options))
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ benchmark, evaluate. One module per subcommand; the options they share are
 defined once in `_options`."""
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -38,8 +39,10 @@ EXAMPLES = r"""examples:
   keras-shufflenet benchmark snv2_int8.tflite snv2_fp32.tflite --threads 1 4
   keras-shufflenet benchmark snv2_int8.tflite --adb \
       --benchmark-binary android_aarch64_benchmark_model --gpu
-  keras-shufflenet evaluate snv2_int8.tflite --images val_subset/ --alpha 1.0
-  keras-shufflenet evaluate snv2_int8.tflite --images photos/ --keras-model my.keras
+  keras-shufflenet benchmark snv2_fp16.tflite --accelerator gpu
+  keras-shufflenet evaluate snv2_int8.tflite snv2_fp32.tflite snv2.onnx --images imagenet/val --alpha 1.0
+  keras-shufflenet evaluate my_int8.tflite --images flowers/val --keras-model my.keras \
+      --class-index flowers.txt
   keras-shufflenet --verbose predict cat.jpg   # tracebacks and TensorFlow's logs
 
 exit codes:
@@ -94,6 +97,10 @@ def run_reporting_errors(function, verbose=False):
         else:
             with _native_logs.filtered():
                 function()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `keras-shufflenet info | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as error:  # noqa: BLE001 - reported with an exit code
         return report(error, verbose)
     return 0

@@ -20,9 +20,14 @@ from keras_shufflenet.runtime._benchmark import (
     parse_benchmark_model_output,
 )
 from keras_shufflenet.runtime._evaluation import (
+    Comparison,
     EvaluationResult,
+    ModelScore,
+    check_model_files,
+    compare_models,
     evaluate_tflite,
     find_images,
+    load_class_index,
     tflite_top1,
 )
 
@@ -34,14 +39,19 @@ __all__ = [
     "run_compiled",
     "BenchmarkError",
     "BenchmarkResult",
+    "Comparison",
     "EvaluationResult",
+    "ModelScore",
     "benchmark_adb",
     "benchmark_local",
     "check_counts",
     "check_model_file",
+    "check_model_files",
+    "compare_models",
     "evaluate_tflite",
     "find_images",
     "format_table",
+    "load_class_index",
     "parse_benchmark_model_output",
     "tflite_top1",
 ]

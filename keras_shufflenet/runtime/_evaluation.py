@@ -1,31 +1,41 @@
-"""How far a `.tflite` model's answers are from the Keras model it came from.
+"""Models on a folder of labelled images: top-1, top-5, and agreement with Keras.
 
-`evaluate_tflite` feeds the same images to both, one at a time through the
-LiteRT interpreter (quantizing the uint8 pixels for int8/uint8 models, and
-dequantizing the output) and reports top-1 agreement, the output error, and
-top-1 accuracy when the folder's layout gives labels.
+`compare_models` loads each image once (resize, then centre crop, as the
+reference models were evaluated) and feeds it to a Keras model and to any
+number of exported files (`.tflite` through the LiteRT interpreter, `.onnx`
+through onnxruntime; see `_runners`), and reports for each its top-1 and
+top-5 accuracy on the labelled images, how often its top-1 class agrees with
+the Keras model's, and the mean and largest output difference.
+`evaluate_tflite` is the same for one `.tflite` file.
 
 Image folders are either flat (no labels) or hold one sub-folder per class:
 
+- with a class index (`load_class_index`: the classes in index order), the
+  sub-folders are named by those classes;
 - sub-folders named by WordNet id (`n01440764`, ...) and a 1000-class model:
   the labels are the ImageNet class indices (`_imagenet.class_index()`);
 - otherwise, as many sub-folders as the model has classes: sorted order;
-- otherwise no labels (agreement and error are still reported).
+- otherwise no labels (agreement and differences are still reported).
 
-Images lying next to class sub-folders are evaluated without a label.
+A class folder that the index does not hold is an error, and so is an image
+that cannot be read. Images lying next to class sub-folders have no label.
 """
 
 import dataclasses
+import json
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import _imagenet, _images
+from keras_shufflenet import _imagenet, _images, _progress
+from keras_shufflenet.runtime import _runners
 
 WNID = re.compile(r"n\d{8}")
-KERAS_BATCH = 32
+BATCH = 32
+TOP_K = 5
+EXPORT_SUFFIXES = (".tflite", ".onnx")
 
 
 @dataclasses.dataclass
@@ -77,26 +87,45 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
-def class_labels(folder_names, num_classes):
+def class_labels(folder_names, num_classes, class_index=None):
     """Label of each class folder name, and where the labels come from.
 
     Returns:
-        `({name: label}, "imagenet" | "folders")`, or `({}, None)` when the
-        folder names and the model's class count do not match.
+        `({name: label}, source)` with source `"class index"`, `"imagenet"` or
+        `"folders"`, or `({}, None)` when nothing says which class a folder is.
+
+    Raises:
+        ValueError: a folder the class index (or ImageNet's) does not hold.
     """
     names = sorted(folder_names)
     if not names:
         return {}, None
+    if class_index is not None:
+        if len(class_index) != num_classes:
+            raise ValueError(
+                f"The class index names {len(class_index)} classes and the model has "
+                f"{num_classes}. Received: {len(class_index)} classes"
+            )
+        return _indexed(names, {name: i for i, name in enumerate(class_index)}, "class index")
     if num_classes == _imagenet.NUM_CLASSES and all(WNID.fullmatch(n) for n in names):
         index = {wnid: i for i, (wnid, _) in enumerate(_imagenet.class_index())}
-        if all(n in index for n in names):
-            return {n: index[n] for n in names}, "imagenet"
+        return _indexed(names, index, "imagenet")
     if len(names) == num_classes:
         return {n: i for i, n in enumerate(names)}, "folders"
     return {}, None
 
 
-def find_images(image_dir, num_classes):
+def _indexed(names, index, source):
+    unknown = [name for name in names if name not in index]
+    if unknown:
+        raise ValueError(
+            f"Class folders must be classes of the {source}. Received unknown classes: "
+            f"{', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else "")
+        )
+    return {name: index[name] for name in names}, source
+
+
+def find_images(image_dir, num_classes, class_index=None):
     """`(paths, labels, label_source)` of the images under `image_dir`.
 
     `labels[i]` is `None` for an image without a label.
@@ -112,7 +141,7 @@ def find_images(image_dir, num_classes):
         if sub.is_dir() and not sub.name.startswith(".")
     }
     classes = {name: files for name, files in classes.items() if files}
-    mapping, source = class_labels(classes, num_classes)
+    mapping, source = class_labels(classes, num_classes, class_index)
     paths, labels = [], []
     for path in _images.image_files(folder):
         paths.append(path)
@@ -127,59 +156,6 @@ def find_images(image_dir, num_classes):
             f"of images per class. Received: image_dir={os.fspath(image_dir)!r}"
         )
     return paths, labels, source
-
-
-class _TFLiteRunner:
-    """Batch-1 LiteRT interpreter fed with uint8 pixels."""
-
-    def __init__(self, tflite_path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        path = os.fspath(tflite_path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"No .tflite model exists at that path. Received: tflite_path={path!r}"
-            )
-        try:
-            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
-            self.input = self.interpreter.get_input_details()[0]
-            if self.input["shape"][0] != 1:
-                self.interpreter.resize_tensor_input(
-                    self.input["index"], [1, *self.input["shape"][1:]]
-                )
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ValueError(
-                f"{path!r} could not be loaded as a TFLite model: {error}"
-            ) from error
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.shape = tuple(int(d) for d in self.input["shape"])
-        self.input_type = np.dtype(self.input["dtype"]).name
-
-    def __call__(self, x):
-        """`x`: float32 `(1, H, W, C)` model input; returns the float output row."""
-        dtype = np.dtype(self.input["dtype"])
-        if dtype.kind in "iu":
-            scale, zero_point = self.input["quantization"]
-            if not scale:
-                raise ValueError(
-                    f"The .tflite input is {dtype.name} without quantization "
-                    "parameters; expected a scale and zero point."
-                )
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], x.astype(dtype))
-        self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])
-        if np.dtype(self.output["dtype"]).kind in "iu":
-            scale, zero_point = self.output["quantization"]
-            y = (y.astype(np.float32) - zero_point) * scale
-        return np.asarray(y, dtype=np.float32).reshape(-1)
-
-
-def _has_preprocessing(keras_model):
-    return any(layer.name == "preprocessing" for layer in keras_model.layers)
 
 
 def evaluate_tflite(
@@ -206,72 +182,19 @@ def evaluate_tflite(
     Returns:
         An `EvaluationResult`.
     """
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ValueError(
-            f"`limit` must be a positive integer or None. Received: limit={limit!r}"
-        )
-    runner = _TFLiteRunner(tflite_path)
-    _, height, width, channels = runner.shape
-    if (height, width) != (crop, crop):
-        raise ValueError(
-            f"The .tflite model takes {height}x{width} images but `crop` is {crop}; "
-            f"pass crop={height} (and a matching resize). Received: crop={crop}"
-        )
-    keras_shape = tuple(keras_model.input_shape[1:3])
-    if any(d is not None and d != crop for d in keras_shape):
-        raise ValueError(
-            f"The Keras model takes {keras_shape} images but `crop` is {crop}. "
-            f"Received: crop={crop}"
-        )
-    num_classes = int(keras_model.output_shape[-1])
-    if runner.output["shape"][-1] != num_classes:
-        raise ValueError(
-            f"The .tflite model has {runner.output['shape'][-1]} outputs and the "
-            f"Keras model {num_classes}; they are not the same model."
-        )
-    paths, labels, source = find_images(image_dir, num_classes)
-    if limit is not None:
-        paths, labels = paths[:limit], labels[:limit]
-
-    import keras
-
-    preprocessing = _has_preprocessing(keras_model)
-    keras_out, tflite_out = [], []
-    for start in range(0, len(paths), KERAS_BATCH):
-        batch = _images.load_images(paths[start : start + KERAS_BATCH], resize, crop)
-        if batch.shape[-1] != channels:
-            raise ValueError(
-                f"The .tflite model takes {channels}-channel images; the loader gives "
-                f"RGB. Received: input shape {runner.shape}"
-            )
-        x = batch.astype(np.float32)
-        if not preprocessing:
-            x = _imagenet.preprocess_input(x, include_preprocessing=False)
-        y = keras_model(x, training=False)
-        keras_out.append(np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32))
-        tflite_out += [runner(x[i : i + 1]) for i in range(len(x))]
-    keras_out = np.concatenate(keras_out).reshape(len(paths), -1)
-    tflite_out = np.stack(tflite_out)
-
-    keras_top, tflite_top = keras_out.argmax(-1), tflite_out.argmax(-1)
-    error = np.abs(tflite_out - keras_out)
-    labeled = np.array([label is not None for label in labels])
-    keras_top1 = tflite_top1 = None
-    if labeled.any():
-        truth = np.array([label for label in labels if label is not None])
-        keras_top1 = float(np.mean(keras_top[labeled] == truth))
-        tflite_top1 = float(np.mean(tflite_top[labeled] == truth))
+    comparison = compare_models(keras_model, [tflite_path], image_dir, resize, crop, limit)
+    keras_score, tflite_score = comparison.scores
     return EvaluationResult(
         tflite=os.fspath(tflite_path),
-        images=len(paths),
-        labeled=int(labeled.sum()),
-        label_source=source if labeled.any() else None,
-        input_type=runner.input_type,
-        top1_agreement=float(np.mean(keras_top == tflite_top)),
-        mean_abs_error=float(error.mean()),
-        max_abs_error=float(error.max()),
-        keras_top1=keras_top1,
-        tflite_top1=tflite_top1,
+        images=comparison.images,
+        labeled=comparison.labeled,
+        label_source=comparison.label_source,
+        input_type=tflite_score.kind.removeprefix("tflite "),
+        top1_agreement=tflite_score.agreement,
+        mean_abs_error=tflite_score.mean_abs_error,
+        max_abs_error=tflite_score.max_abs_error,
+        keras_top1=keras_score.top1,
+        tflite_top1=tflite_score.top1,
     )
 
 
@@ -289,7 +212,7 @@ def tflite_top1(tflite_path, batches, limit=None, num_threads=None):
     Returns:
         The fraction of images whose top class is the label.
     """
-    runner = _TFLiteRunner(tflite_path, num_threads=num_threads)
+    runner = _runners.TFLiteRunner(tflite_path, num_threads=num_threads)
     correct = total = 0
     for inputs, labels in batches:
         inputs = np.asarray(inputs, dtype=np.float32)
@@ -304,3 +227,193 @@ def tflite_top1(tflite_path, batches, limit=None, num_threads=None):
     if not total:
         raise ValueError(f"No images to evaluate. Received: tflite_path={os.fspath(tflite_path)!r}")
     return correct / total
+
+
+# ------------------------------------------------- several models side by side
+
+
+@dataclasses.dataclass
+class ModelScore:
+    """How one model did (accuracies are fractions; `None` without labels)."""
+
+    name: str
+    kind: str
+    top1: float | None
+    top5: float | None
+    agreement: float
+    mean_abs_error: float
+    max_abs_error: float
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Every model's score on the same images."""
+
+    images: int
+    labeled: int
+    label_source: str | None
+    resize: int
+    crop: int
+    scores: list
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def table(self):
+        """The scores side by side, with the images and preprocessing used."""
+        source = f", labels from {self.label_source}" if self.label_source else ""
+        header = ("model", "kind", "top-1", "top-5", "top-1 = Keras", "mean |diff|", "max |diff|")
+        rows = [
+            (
+                s.name, s.kind, _percent(s.top1), _percent(s.top5), _percent(s.agreement),
+                f"{s.mean_abs_error:.3g}", f"{s.max_abs_error:.3g}",
+            )  # fmt: skip
+            for s in self.scores
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+        def line(row):
+            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+            return "  ".join(cells + [c.rjust(w) for c, w in zip(row[2:], widths[2:])])
+
+        return "\n".join([
+            f"{self.images} images ({self.labeled} labelled{source}), "
+            f"resize {self.resize} -> centre crop {self.crop}",
+            line(header), line(["-" * w for w in widths]), *map(line, rows),
+        ])  # fmt: skip
+
+
+def _percent(value):
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def load_class_index(path):
+    """Class names in index order from a file: a JSON list of names, a JSON
+    object `{"0": name or [id, name], ...}` (keras.applications' ImageNet
+    format: the id names the folder), or a text file with one name per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No class-index file exists at that path. Received: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() != ".json":
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}). Received: {path}") from None
+        if isinstance(table, dict):
+            try:
+                ordered = [table[str(i)] for i in range(len(table))]
+            except KeyError:
+                raise ValueError(
+                    f"A JSON class index maps the indices 0..N-1 to names. Received: keys "
+                    f"{sorted(table)[:5]} in {path}"
+                ) from None
+            names = [v[0] if isinstance(v, list) else v for v in ordered]
+        else:
+            names = table
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ValueError(
+            f"Expected a class index of distinct class names. Received: {len(names)} entries "
+            f"in {path}"
+        )
+    return names
+
+
+def check_model_files(paths):
+    """Each path exists and ends in `.tflite` or `.onnx`."""
+    from keras_shufflenet import _files
+
+    for path in paths:
+        _files.existing_file(path, EXPORT_SUFFIXES, "model", "exported model")
+
+
+def compare_models(keras_model, model_paths, image_dir, resize=256, crop=224, limit=None,
+                   class_index=None, progress=False):
+    """Scores `keras_model` and the files `model_paths` on the same images.
+
+    Args:
+        keras_model: The Keras model (float) the files were exported from.
+        model_paths: `.tflite` and `.onnx` files (any number, maybe none).
+        image_dir: A folder of images, or of one sub-folder per class (see
+            `find_images`: WordNet ids, a class index, or sorted names).
+        resize: Shorter side before the centre crop. Defaults to `256`.
+        crop: Side of the centre crop (the models' input). Defaults to `224`.
+        limit: At most this many images, in sorted order. Defaults to `None`.
+        class_index: Class names in index order (see `load_class_index`),
+            for folders named by class. Defaults to `None`.
+        progress: A progress bar over the images on stderr. Defaults to `False`.
+
+    Returns:
+        A `Comparison`, the Keras model first.
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"`limit` must be a positive integer or None. Received: limit={limit!r}")
+    check_model_files(model_paths)
+    num_classes = int(keras_model.output_shape[-1])
+    paths, labels, source = find_images(image_dir, num_classes, class_index)
+    paths, labels = paths[:limit], labels[:limit]
+    runners = [_runners.runner_for(path) for path in model_paths]
+    _check_input_sizes(keras_model, model_paths, [runner for runner, _ in runners], crop)
+    names = ["keras", *(Path(p).name for p in model_paths)]
+    kinds = ["keras", *(kind for _, kind in runners)]
+    calls = [_runners.keras_runner(keras_model), *(runner for runner, _ in runners)]
+    preprocess = not _runners.has_preprocessing(keras_model)
+    top = [[] for _ in calls]
+    sums, maxima = np.zeros(len(calls)), np.zeros(len(calls))
+    bar = _progress.StderrProgbar(len(paths), "image") if progress else _progress.NoProgress()
+    for start in range(0, len(paths), BATCH):
+        x = _images.load_images(paths[start : start + BATCH], resize, crop).astype(np.float32)
+        if preprocess:
+            x = _imagenet.preprocess_input(x, include_preprocessing=False)
+        outputs = [_checked_output(call(x), name, num_classes) for call, name in zip(calls, names)]
+        for i, y in enumerate(outputs):
+            top[i].append(np.argsort(-y, axis=-1, kind="stable")[:, :TOP_K])
+            difference = np.abs(y - outputs[0])
+            sums[i] += difference.sum() / y.shape[-1]
+            maxima[i] = max(maxima[i], float(difference.max()))
+        bar.update(min(start + BATCH, len(paths)))
+    labeled = np.array([label is not None for label in labels])
+    truth = np.array([label for label in labels if label is not None])
+    keras_top1 = np.concatenate(top[0])[:, 0]
+    scores = []
+    for name, kind, ranks, total, largest in zip(names, kinds, top, sums, maxima):
+        ranks = np.concatenate(ranks)
+        hits = ranks[labeled] == truth[:, None] if labeled.any() else None
+        scores.append(ModelScore(
+            name=name, kind=kind,
+            top1=float(hits[:, 0].mean()) if hits is not None else None,
+            top5=float(hits.any(axis=1).mean()) if hits is not None else None,
+            agreement=float(np.mean(ranks[:, 0] == keras_top1)),
+            mean_abs_error=float(total / len(paths)), max_abs_error=largest,
+        ))  # fmt: skip
+    return Comparison(
+        images=len(paths), labeled=int(labeled.sum()),
+        label_source=source if labeled.any() else None, resize=resize, crop=crop, scores=scores,
+    )  # fmt: skip
+
+
+def _check_input_sizes(keras_model, model_paths, runners, crop):
+    for path, runner in zip(model_paths, runners):
+        if any(d is not None and d != crop for d in runner.input_size):
+            height, width = runner.input_size
+            raise ValueError(
+                f"{Path(path).name} takes {height}x{width} images but `crop` is {crop}; pass "
+                f"crop={height} (and a matching resize). Received: crop={crop}"
+            )
+    keras_size = tuple(keras_model.input_shape[1:3])
+    if any(d is not None and d != crop for d in keras_size):
+        raise ValueError(
+            f"The Keras model takes {keras_size} images but `crop` is {crop}. Received: crop={crop}"
+        )
+
+
+def _checked_output(y, name, num_classes):
+    y = np.asarray(y, np.float32).reshape(len(y), -1)
+    if y.shape[-1] != num_classes:
+        raise ValueError(
+            f"{name} has {y.shape[-1]} outputs and the Keras model {num_classes}; they are not "
+            f"the same model. Received: {name}"
+        )
+    return y
