@@ -59,6 +59,15 @@ class ShuffleNetSpec:
     stage_repeats: tuple = STAGE_REPEATS
 
     @property
+    def default_name(self):
+        """The model name `keras.applications` style: `shufflenet_v2_1x`, `shufflenet_v1_g3_1x`."""
+        return self.name_format.format(alpha=self.alpha, groups=self.groups)
+
+    def describe(self):
+        """The variant's arguments as a user passes them: `alpha=1` or `groups=3, alpha=1`."""
+        return self.arguments_format.format(alpha=self.alpha, groups=self.groups)
+
+    @property
     def feature_channels(self):
         """Channels of the last feature map (before pooling)."""
         return self.head_channels or self.stage_channels[-1]
@@ -78,7 +87,7 @@ class ShuffleNetSpec:
         """`{stage: name of the layer whose output ends it}` (and `conv5` for V2)."""
         names = {}
         for stage, name, _, strides in self.units():
-            names[stage] = f"{name}_{self.unit_output_suffix(strides)}"
+            names[stage] = f"{name}_{self.unit_output_suffix[strides]}"
         if self.head_channels:
             names["conv5"] = "conv5_relu"
         return names
@@ -90,6 +99,8 @@ class V2Spec(ShuffleNetSpec):
 
     family = "ShuffleNetV2"
     checkpoint_format = "torchvision"
+    name_format = "shufflenet_v2_{alpha:g}x"
+    arguments_format = "alpha={alpha:g}"
     # Stride-1 units pass half of their input through a split.
     splits_channels = True
 
@@ -97,21 +108,12 @@ class V2Spec(ShuffleNetSpec):
     def weights_key(self):
         return (self.version, self.alpha, None)
 
-    @property
-    def default_name(self):
-        return f"shufflenet_v2_{self.alpha:g}x"
-
-    def describe(self):
-        return f"alpha={self.alpha:g}"
+    # The layer that ends a unit, by stride.
+    unit_output_suffix = {1: "shuffle", 2: "shuffle"}
 
     def unit(self, x, channels, *, strides, name, first, nn):
         del first
         return _blocks.v2_unit(x, channels, strides=strides, name=name, nn=nn)
-
-    @staticmethod
-    def unit_output_suffix(strides):
-        del strides
-        return "shuffle"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +122,10 @@ class V1Spec(ShuffleNetSpec):
 
     family = "ShuffleNetV1"
     checkpoint_format = "pytorchcv"
+    name_format = "shufflenet_v1_g{groups}_{alpha:g}x"
+    arguments_format = "groups={groups}, alpha={alpha:g}"
     splits_channels = False
-
-    @property
-    def default_name(self):
-        return f"shufflenet_v1_g{self.groups}_{self.alpha:g}x"
-
-    def describe(self):
-        return f"groups={self.groups}, alpha={self.alpha:g}"
+    unit_output_suffix = {1: "relu", 2: "concat"}
 
     def unit(self, x, channels, *, strides, name, first, nn):
         # The very first unit's input (the stem) is too narrow to group.
@@ -140,10 +138,6 @@ class V1Spec(ShuffleNetSpec):
             name=name,
             nn=nn,
         )
-
-    @staticmethod
-    def unit_output_suffix(strides):
-        return "relu" if strides == 1 else "concat"
 
 
 def _round_to_multiple(value, multiple):
