@@ -21,51 +21,25 @@ def isolated_keras_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory):
-    """A float and a full-int8 `.tflite` of a random 64x64, 2-class ShuffleNetV2
-    0.5x, and its `.keras`, made once per session."""
-    folder = tmp_path_factory.getbasetemp() / "tiny_tflite"
-    paths = {
-        k: folder / f"tiny_{k}" for k in ("float.tflite", "int8.tflite", "model.keras")
-    }
-    import keras
+    """The suite's one tiny model (`helpers.tiny_model`: a 64x64, 2-class
+    ShuffleNetV2 0.5x whose top class changes from image to image), made once
+    per session: `model.keras`, and its exports with `export_tflite`:
+    `float.tflite` (float32), `int8.tflite` and `uint8.tflite` (full int8,
+    int8 or uint8 input and output, calibrated on 16 random images).
+    A dict of paths."""
     import numpy as np
-    import tensorflow as tf
 
-    from keras_shufflenet import ShuffleNetV2
+    from helpers import tiny_model
+    from keras_shufflenet.export import export_tflite
 
-    folder.mkdir(exist_ok=True)
-    keras.utils.set_random_seed(0)
-    model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
-    # Random weights leave the logits nearly equal (about 1e-6 apart); batch-norm
-    # statistics taken from one batch give activations, and logits, of order 1.
-    batch_norms = [
-        l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)
-    ]
-    for layer in batch_norms:
-        layer.momentum = 0.0
-    model(np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)), training=True)
-    for layer in batch_norms:
-        layer.momentum = 0.99
+    folder = tmp_path_factory.mktemp("tiny_tflite")
+    model = tiny_model()
+    paths = {"model.keras": folder / "tiny_model.keras"}
     model.save(paths["model.keras"])
-    signature = [tf.TensorSpec([1, 64, 64, 3], tf.float32)]
-    model.export(
-        paths["float.tflite"], format="litert", input_signature=signature, verbose=False
-    )
-
-    def representative_data():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")]
-
-    model.export(
-        paths["int8.tflite"],
-        format="litert",
-        input_signature=signature,
-        verbose=False,
-        optimizations=[tf.lite.Optimize.DEFAULT],
-        representative_dataset=representative_data,
-        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        inference_input_type=tf.int8,
-        inference_output_type=tf.int8,
-    )
+    paths["float.tflite"] = export_tflite(model, folder / "tiny_float.tflite", "float32")
+    calibration = np.random.default_rng(2).uniform(0, 255, (16, 64, 64, 3)).astype("float32")
+    for io_dtype in ("int8", "uint8"):
+        paths[f"{io_dtype}.tflite"] = export_tflite(
+            model, folder / f"tiny_{io_dtype}.tflite", "int8", calibration, io_dtype=io_dtype
+        )
     return paths

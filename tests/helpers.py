@@ -1,5 +1,6 @@
 """What several test files share: running the package's programs as a user
-would (in a subprocess), models with random BatchNorm statistics, hostile input."""
+would (in a subprocess), models with random BatchNorm statistics (and the
+tiny model that `conftest.tiny_tflite` exports), hostile input."""
 
 import io
 import os
@@ -52,15 +53,88 @@ def hostile_checkpoint(marker):
     return buffer.getvalue()
 
 
-def randomize_batchnorm(model, seed=0):
-    """BatchNorm statistics of order 1, so that every layer shows in the outputs."""
+def randomize_batchnorm(model, seed=0, weights=False, data=None):
+    """Seeded random BatchNorm parameters and statistics (and optionally weights),
+    so that every layer shows in the outputs: the suite's one randomiser of
+    Keras models (`reference.randomized` does the same for the torch models).
+
+    Every BatchNormalization gets a random gamma in [0.5, 1.5], beta in
+    [-0.3, 0.3], moving mean in [-0.3, 0.3] and moving variance in [0.5, 2.0]
+    (as `reference.randomized`), so that mean and variance, gamma and beta are
+    not interchangeable. With `weights=True`, convolution and dense kernels are
+    uniform in +-sqrt(3 / fan_in) (fan_in per output channel: kh * kw for a
+    depthwise kernel) and biases in [-0.1, 0.1].
+
+    Random statistics do not match the activations, which then shrink layer
+    by layer: the logits hardly depend on the input. With `data` (a batch of
+    model inputs), each moving mean and variance is instead that of the
+    layer's input on `data` (computed in order, after the random gamma and
+    beta of the layers before), shifted by up to 0.3 standard deviations and
+    scaled by a random factor in [0.5, 2.0]: activations stay of order 1
+    and the top-1 class changes from image to image.
+
+    Returns `model`, changed in place.
+    """
     import keras
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    norms = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+            shape = layer.moving_mean.shape
+            values = {
+                "gamma": rng.uniform(0.5, 1.5, shape),
+                "beta": rng.uniform(-0.3, 0.3, shape),
+                "moving_mean": rng.uniform(-0.3, 0.3, shape),
+                "moving_variance": rng.uniform(0.5, 2.0, shape),
+            }
+            for name, value in values.items():
+                variable = getattr(layer, name, None)
+                if variable is not None:
+                    variable.assign(value.astype(variable.dtype))
+            norms.append(layer)
+        elif weights and layer.weights:
+            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+            new = []
+            for w in layer.get_weights():
+                if w.ndim > 1:
+                    fan_in = np.prod(w.shape[:2] if depthwise else w.shape[:-1])
+                    bound = (3.0 / fan_in) ** 0.5
+                else:
+                    bound = 0.1
+                new.append(rng.uniform(-bound, bound, w.shape).astype(w.dtype))
+            layer.set_weights(new)
+    if data is not None and norms:
+        # Inference with statistics equal to the batch's: one pass in training
+        # mode with momentum 0 sets them all, each from its own input.
+        momenta = [layer.momentum for layer in norms]
+        for layer in norms:
+            layer.momentum = 0.0
+        model(np.asarray(data, "float32"), training=True)
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+            mean = keras.ops.convert_to_numpy(layer.moving_mean)
+            variance = keras.ops.convert_to_numpy(layer.moving_variance)
+            shift = rng.uniform(-0.3, 0.3, mean.shape) * np.sqrt(variance)
+            layer.moving_mean.assign((mean + shift).astype(mean.dtype))
+            layer.moving_variance.assign(
+                (variance * rng.uniform(0.5, 2.0, variance.shape)).astype(variance.dtype)
+            )
     return model
+
+
+def tiny_model():
+    """The suite's tiny model: a 64x64, 2-class ShuffleNetV2 0.5x (softmax
+    head) with seeded random weights and BatchNorm statistics fitted to random
+    pixels, so that its outputs are of order 1 and its top class changes from
+    image to image. `conftest.tiny_tflite` saves and exports it once per session."""
+    import keras
+    import numpy as np
+
+    from keras_shufflenet import ShuffleNetV2
+
+    keras.utils.set_random_seed(0)
+    model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
+    pixels = np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)).astype("float32")
+    return randomize_batchnorm(model, seed=0, weights=True, data=pixels)

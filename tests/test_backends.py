@@ -11,6 +11,8 @@ import pytest
 
 import keras_shufflenet as ks
 
+from helpers import randomize_batchnorm
+
 MODELS = {
     "v2": lambda: ks.ShuffleNetV2(alpha=0.5, weights=None, classifier_activation=None),
     "v1": lambda: ks.ShuffleNetV1(groups=3, alpha=0.5, weights=None, classifier_activation=None),
@@ -49,13 +51,9 @@ def tensorflow_outputs(tmp_path_factory):
     np.save(folder / "x.npy", x)
     outputs = {}
     for name, build in MODELS.items():
-        model = build()
-        # Non-trivial BN statistics, so that the check covers them.
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                rng = np.random.default_rng(len(layer.name))
-                layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
-                layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+        # Random weights and BatchNorm statistics, outputs that depend on the
+        # input: the check covers every layer.
+        model = randomize_batchnorm(build(), weights=True, data=x)
         model.save_weights(folder / f"{name}.weights.h5")
         model.save(folder / f"{name}.keras")
         outputs[name] = model.predict(x, verbose=0)

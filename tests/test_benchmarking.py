@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from keras_shufflenet.runtime import _benchmark as benchmarking
@@ -13,60 +12,6 @@ from keras_shufflenet.runtime import _benchmark as benchmarking
 from helpers import ROOT, run_cli
 
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
-
-
-@pytest.fixture(scope="session")
-def tiny_tflite(tmp_path_factory):
-    """A float and a full-int8 `.tflite` of a random 64x64 ShuffleNetV2 0.5x (and its
-    `.keras`), shared with test_evaluation.py through the session's temp folder."""
-    folder = tmp_path_factory.getbasetemp() / "tiny_tflite"
-    paths = {
-        k: folder / f"tiny_{k}" for k in ("float.tflite", "int8.tflite", "model.keras")
-    }
-    if (folder / "done").exists():
-        return paths
-    import keras
-    import tensorflow as tf
-
-    from keras_shufflenet import ShuffleNetV2
-
-    folder.mkdir(exist_ok=True)
-    keras.utils.set_random_seed(0)
-    model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
-    # Random weights leave the logits nearly equal (about 1e-6 apart); batch-norm
-    # statistics taken from one batch give activations, and logits, of order 1.
-    batch_norms = [
-        l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)
-    ]
-    for layer in batch_norms:
-        layer.momentum = 0.0
-    model(np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)), training=True)
-    for layer in batch_norms:
-        layer.momentum = 0.99
-    model.save(paths["model.keras"])
-    signature = [tf.TensorSpec([1, 64, 64, 3], tf.float32)]
-    model.export(
-        paths["float.tflite"], format="litert", input_signature=signature, verbose=False
-    )
-
-    def representative_data():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")]
-
-    model.export(
-        paths["int8.tflite"],
-        format="litert",
-        input_signature=signature,
-        verbose=False,
-        optimizations=[tf.lite.Optimize.DEFAULT],
-        representative_dataset=representative_data,
-        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        inference_input_type=tf.int8,
-        inference_output_type=tf.int8,
-    )
-    (folder / "done").touch()
-    return paths
 
 
 # ---------------------------------------------------------------- local
@@ -91,7 +36,7 @@ def test_benchmark_local_float_and_int8(tiny_tflite):
     table = benchmarking.format_table(results)
     lines = table.splitlines()
     assert lines[0].split() == ["model", "backend", "threads", "size", "(MB)", "median",
-                                "ms", "p5", "ms", "p95", "ms"]  # fmt: skip
+                                "ms", "p5", "ms", "p95", "ms", "fully", "accelerated"]  # fmt: skip
     assert "tiny_float.tflite" in lines[2] and "tiny_int8.tflite" in lines[3]
     assert f"{results[1].size_mb:.2f}" in lines[3]
     assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
@@ -335,11 +280,11 @@ def test_cli_benchmark_local(tmp_path, tiny_tflite):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("model") and len(lines) == 6
-    assert [line.split()[:3] for line in lines[2:]] == [
-        ["tiny_float.tflite", "litert", "1"],
-        ["tiny_float.tflite", "litert", "2"],
-        ["tiny_int8.tflite", "litert", "1"],
-        ["tiny_int8.tflite", "litert", "2"],
+    assert [line.split()[:4] for line in lines[2:]] == [
+        ["tiny_float.tflite", "litert", "cpu", "1"],
+        ["tiny_float.tflite", "litert", "cpu", "2"],
+        ["tiny_int8.tflite", "litert", "cpu", "1"],
+        ["tiny_int8.tflite", "litert", "cpu", "2"],
     ]
     saved = json.loads(json_out.read_text())
     assert [r["threads"] for r in saved] == [1, 2, 1, 2] and saved[0]["median_ms"] > 0
@@ -353,7 +298,7 @@ def test_cli_benchmark_adb(tmp_path, fake_adb, phone_files):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     row = result.stdout.splitlines()[2].split()
-    assert row == ["snv2_int8.tflite", "adb", "4", "1.45", "14.10", "14.00", "14.52"]
+    assert row == ["snv2_int8.tflite", "adb", "4", "1.45", "14.10", "14.00", "14.52", "-"]
     assert "Operator-wise Profiling Info" in result.stdout
     run = fake_adb()[-1]
     assert run[:4] == ["-s", "emulator-5554", "shell", DEVICE_DIR + "/benchmark_model"]

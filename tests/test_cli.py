@@ -6,7 +6,7 @@ from PIL import Image
 
 from keras_shufflenet import cli
 
-from helpers import ROOT, hostile_checkpoint, run_cli
+from helpers import ROOT, hostile_checkpoint, randomize_batchnorm, run_cli
 
 
 
@@ -34,22 +34,27 @@ def test_info_v2(tmp_path):
     assert "232/224" in rows[3] and "76.23" in rows[3]
 
 
-def test_predict_with_a_weights_file(tmp_path):
-    from keras_shufflenet import ShuffleNetV2
+def test_predict_with_a_weights_file(tmp_path, v2_weights):
+    import keras_shufflenet as ks
+    from keras_shufflenet import _images
 
-    weights = tmp_path / "random.weights.h5"
-    ShuffleNetV2(alpha=0.5, weights=None).save_weights(weights)
-    rng = np.random.default_rng(0)
-    image = tmp_path / "photo.png"
-    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(image)
-
-    result = run_cli(tmp_path, "predict", image, "--alpha", "0.5", "--weights", weights)
+    image = tmp_path / "photo.jpg"
+    image.write_bytes((ROOT / "samples" / "cat.jpg").read_bytes())
+    result = run_cli(tmp_path, "predict", image, "--alpha", "0.5", "--weights", v2_weights)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == str(image)
     assert len(lines) == 6
     for rank, line in enumerate(lines[1:], 1):
         assert re.fullmatch(rf"  {rank}\. \S+ \(n\d{{8}}\)  \d+\.\d\d%", line), line
+    # What the weights give on the photo resized to 256 and centre-cropped to
+    # 224 (the evaluation size without published weights).
+    model = ks.ShuffleNetV2(alpha=0.5, weights=str(v2_weights))
+    x = _images.load_images([image], resize=256, crop=224).astype("float32")
+    (top,) = ks.decode_predictions(model.predict(x, verbose=0), top=5)
+    expected = [f"  {rank}. {name} ({wnid})  {score * 100:.2f}%"
+                for rank, (wnid, name, score) in enumerate(top, 1)]  # fmt: skip
+    assert lines[1:] == expected
 
 
 def test_predict_bad_image_fails_fast(tmp_path, bad_image):
@@ -153,17 +158,12 @@ COMMANDS = ("predict", "info", "export", "convert-weights", "benchmark", "evalua
 
 @pytest.fixture(scope="module")
 def v2_weights(tmp_path_factory):
-    """A `.weights.h5` of ShuffleNetV2 0.5x with random BatchNorm statistics."""
-    import keras
-
+    """A `.weights.h5` of ShuffleNetV2 0.5x with random weights and BatchNorm
+    statistics, whose outputs change with the image."""
     from keras_shufflenet import ShuffleNetV2
 
-    rng = np.random.default_rng(0)
     model = ShuffleNetV2(alpha=0.5, weights=None)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(rng.uniform(-0.3, 0.3, layer.moving_mean.shape))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+    randomize_batchnorm(model, weights=True, data=_pixels(8, seed=99))
     path = tmp_path_factory.mktemp("weights") / "v2_random.weights.h5"
     model.save_weights(path)
     return path
@@ -476,8 +476,10 @@ BAD_INPUTS = [
     (["benchmark", "{b}/image.jpg", "--runs", "0"], ["Expected an existing .tflite model", "image.jpg"]),
     (["benchmark", "{b}/notes.txt", "--gpu"], ["--gpu only apply with --adb"]),
     # evaluate: the model argument is checked before any weights are fetched
-    (["evaluate", "{b}/notes.txt", "--images", "{b}"], ["Expected an existing .tflite model", "notes.txt"]),
-    (["evaluate", "{b}/saved.keras", "--images", "{b}"], ["Expected an existing .tflite model", "saved.keras"]),
+    (["evaluate", "{b}/notes.txt", "--images", "{b}"],
+     ["Expected an existing exported model (.tflite, .onnx)", "notes.txt"]),
+    (["evaluate", "{b}/saved.keras", "--images", "{b}"],
+     ["Expected an existing exported model (.tflite, .onnx)", "saved.keras"]),
 ]
 
 

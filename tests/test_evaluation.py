@@ -43,7 +43,70 @@ def class_folders(tmp_path):
     return root
 
 
+def _expected(tflite_path, keras_model, folder, limit=None):
+    """What evaluating `folder`'s class sub-folders must report, computed here:
+    the images loaded as the evaluation loads them, the `.tflite` run image by
+    image with LiteRT, its integer input quantized and output dequantized with
+    the file's own scale and zero point. Labels: sorted folder names."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_shufflenet._images import load_images
+
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted((folder / name).glob("*.png"))
+        paths += files
+        labels += [label] * len(files)
+    paths, labels = paths[:limit], labels[:limit]
+    x = load_images(paths, RESIZE, CROP).astype("float32")
+    keras_out = keras.ops.convert_to_numpy(keras_model(x, training=False))
+
+    interpreter = Interpreter(model_path=str(tflite_path))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    tflite_out = []
+    for image in x:
+        value = image[None]
+        if inp["dtype"] != np.float32:
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            value = np.clip(np.round(value / scale) + zero, info.min, info.max)
+        interpreter.set_tensor(inp["index"], value.astype(inp["dtype"]))
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])[0]
+        if out["dtype"] != np.float32:
+            scale, zero = out["quantization"]
+            y = (y.astype("float32") - zero) * scale
+        tflite_out.append(y)
+    tflite_out = np.stack(tflite_out)
+    labels = np.array(labels)
+    error = np.abs(tflite_out - keras_out)
+    return {
+        "inp": inp,
+        "out": out,
+        "keras_out": keras_out,
+        "top1_agreement": np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)),
+        "mean_abs_error": error.mean(),
+        "max_abs_error": error.max(),
+        "keras_top1": np.mean(keras_out.argmax(-1) == labels),
+        "tflite_top1": np.mean(tflite_out.argmax(-1) == labels),
+    }
+
+
+def _assert_reports(result, expected):
+    for key in ("top1_agreement", "keras_top1", "tflite_top1"):
+        assert getattr(result, key) == pytest.approx(expected[key], abs=1e-12), key
+    for key in ("mean_abs_error", "max_abs_error"):
+        assert getattr(result, key) == pytest.approx(expected[key], rel=1e-5, abs=1e-7), key
+
+
 def test_float_tflite_agrees_with_keras(tiny_tflite, keras_model, class_folders):
+    expected = _expected(tiny_tflite["float.tflite"], keras_model, class_folders)
+    # The tiny model answers differently for different images (or top-1
+    # figures would not depend on the labels).
+    assert len(set(expected["keras_out"].argmax(-1))) == 2
     _save_images(class_folders, 1, seed=3)  # a loose image: evaluated, no label
     result = evaluation.evaluate_tflite(
         tiny_tflite["float.tflite"],
@@ -56,23 +119,34 @@ def test_float_tflite_agrees_with_keras(tiny_tflite, keras_model, class_folders)
     assert result.label_source == "folders"
     assert result.input_type == "float32"
     assert result.top1_agreement == 1.0
-    assert result.mean_abs_error < 1e-4 and result.max_abs_error < 1e-3
-    assert 0.0 <= result.keras_top1 <= 1.0
+    assert result.mean_abs_error < 1e-5 and result.max_abs_error < 1e-4
+    assert result.keras_top1 == pytest.approx(expected["keras_top1"], abs=1e-12)
     assert result.tflite_top1 == result.keras_top1
     assert "top-1 agreement:    100.00%" in result.summary()
 
 
-def test_int8_tflite_numbers_are_sane(tiny_tflite, keras_model, class_folders):
-    result = evaluation.evaluate_tflite(
-        tiny_tflite["int8.tflite"], keras_model, class_folders, resize=RESIZE, crop=CROP
-    )
-    assert result.images == 6 and result.labeled == 6
-    assert result.input_type == "int8"
-    assert 0.0 <= result.top1_agreement <= 1.0
-    # Softmax outputs, dequantized: differences in [0, 1]. (A random network is
-    # not robust to int8: about 0.2 here, where trained models are near 0.01.)
-    assert 0.0 < result.mean_abs_error <= result.max_abs_error <= 1.0
-    assert 0.0 <= result.tflite_top1 <= 1.0
+@pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
+def test_int8_tflite_figures_are_those_of_the_quantized_model(
+    tiny_tflite, keras_model, class_folders, io_dtype
+):
+    path = tiny_tflite[f"{io_dtype}.tflite"]
+    expected = _expected(path, keras_model, class_folders)
+    # The file is what was asked for: integer input and output in `io_dtype`,
+    # the input's [0, 255] pixels spread over its 256 steps.
+    assert np.dtype(expected["inp"]["dtype"]) == np.dtype(io_dtype)
+    assert np.dtype(expected["out"]["dtype"]) == np.dtype(io_dtype)
+    in_scale, in_zero = expected["inp"]["quantization"]
+    assert in_scale == pytest.approx(1.0, rel=0.02)
+    assert in_zero == (-128 if io_dtype == "int8" else 0)
+
+    result = evaluation.evaluate_tflite(path, keras_model, class_folders, resize=RESIZE, crop=CROP)
+    assert result.images == 6 and result.labeled == 6 and result.label_source == "folders"
+    assert result.input_type == io_dtype
+    _assert_reports(result, expected)
+    # (A random network is not robust to int8: its softmax outputs move by
+    # about 0.1 here, and some answers change, so the figures are checked
+    # against the interpreter's own, not against the float model.)
+    assert result.mean_abs_error > 0
 
 
 def test_flat_folder_and_limit(tiny_tflite, keras_model, tmp_path):
@@ -103,7 +177,8 @@ def test_class_labels():
         "folders",
     )
     assert evaluation.class_labels(["a", "b", "c"], 2) == ({}, None)
-    assert evaluation.class_labels(["n99999999", "n01440764"], 1000) == ({}, None)
+    with pytest.raises(ValueError, match="Received unknown classes: n99999999"):
+        evaluation.class_labels(["n99999999", "n01440764"], 1000)
     assert evaluation.class_labels([], 2) == ({}, None)
 
 
@@ -158,7 +233,14 @@ def test_errors(tiny_tflite, keras_model, class_folders, tmp_path):
 
 
 
-def test_cli_evaluate(tiny_tflite, class_folders, tmp_path):
+def _table_rows(out):
+    """`{model: cells after the name}` of the `evaluate` command's table."""
+    lines = out.strip().splitlines()
+    assert lines[1].split()[:2] == ["model", "kind"], out
+    return {line.split()[0]: line.split()[1:] for line in lines[3:]}
+
+
+def test_cli_evaluate(tiny_tflite, keras_model, class_folders, tmp_path):
     result = run_python(
         tmp_path, "-m", "keras_shufflenet.cli", "evaluate", tiny_tflite["int8.tflite"],
         "--images", class_folders, "--keras-model", tiny_tflite["model.keras"],
@@ -166,11 +248,21 @@ def test_cli_evaluate(tiny_tflite, class_folders, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert (
-        "(int8 input)" in out
-        and "images:             4 (4 labeled, labels from folders)" in out
+    assert out.startswith(
+        "4 images (4 labelled, labels from folders), resize 73 -> centre crop 64\n"
     )
-    assert "top-1 agreement:" in out and "top-1 TFLite:" in out
+    rows = _table_rows(out)
+    assert list(rows) == ["keras", "tiny_int8.tflite"]
+    # The first 4 images in sorted order, checked against the interpreter's figures.
+    expected = _expected(tiny_tflite["int8.tflite"], keras_model, class_folders, limit=4)
+    *kind, top1, top5, agreement, mean_diff, max_diff = rows["tiny_int8.tflite"]
+    assert kind == ["tflite", "int8"]
+    assert top1 == f"{expected['tflite_top1'] * 100:.2f}%"
+    assert top5 == "100.00%"  # two classes
+    assert agreement == f"{expected['top1_agreement'] * 100:.2f}%"
+    assert float(mean_diff) == pytest.approx(expected["mean_abs_error"], rel=5e-3)
+    assert float(max_diff) == pytest.approx(expected["max_abs_error"], rel=5e-3)
+    assert rows["keras"][1] == f"{expected['keras_top1'] * 100:.2f}%"
 
 
 def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
@@ -214,15 +306,19 @@ def test_cli_evaluate_errors(tiny_tflite, class_folders, tmp_path, capsys):
         assert "\n" not in error
 
 
-def test_absl_evaluate_program(tiny_tflite, class_folders, tmp_path):
+def test_absl_evaluate_program(tiny_tflite, keras_model, class_folders, tmp_path):
     result = run_python(
-        tmp_path, "-m", "tflite.evaluate", f"--tflite={tiny_tflite['float.tflite']}",
+        tmp_path, "-m", "tflite.evaluate", f"--models={tiny_tflite['float.tflite']}",
         f"--keras_model={tiny_tflite['model.keras']}", f"--images={class_folders}",
         "--crop=64",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "top-1 agreement:    100.00%" in result.stdout
-    assert "images:             6 (6 labeled" in result.stdout
+    assert result.stdout.startswith("6 images (6 labelled, labels from folders)")
+    rows = _table_rows(result.stdout)
+    expected = _expected(tiny_tflite["float.tflite"], keras_model, class_folders)
+    top1 = f"{expected['keras_top1'] * 100:.2f}%"
+    assert rows["keras"][1:4] == [top1, "100.00%", "100.00%"]
+    assert rows["tiny_float.tflite"][:5] == ["tflite", "float32", top1, "100.00%", "100.00%"]
 
 
 def test_tflite_top1_scores_batches_against_their_labels(tiny_tflite, keras_model):

@@ -47,6 +47,12 @@ def _run(path, x):
     return np.stack(results), interpreter
 
 
+def _randomized(model):
+    """Random weights and BatchNorm statistics fitted to pixels: outputs that
+    depend on the input, so that a rewrite near the input shows in them."""
+    return randomize_batchnorm(model, weights=True, data=_pixels(8, seed=99))
+
+
 MODELS = {
     "v2": lambda **kw: ks.ShuffleNetV2(alpha=0.5, weights=None, classifier_activation=None, **kw),
     "v1": lambda **kw: ks.ShuffleNetV1(groups=3, alpha=0.5, weights=None, classifier_activation=None, **kw),
@@ -62,10 +68,12 @@ def _clear_session():
 
 @pytest.mark.parametrize("version", sorted(MODELS))
 def test_deployment_model_is_exact(version):
-    model = randomize_batchnorm(MODELS[version]())
+    model = _randomized(MODELS[version]())
     deployed = deployment_model(model, (SIZE, SIZE, 3))
     x = _pixels(2)
-    np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    # Logits of order 1 (up to about 5): float32 rounding differs by 1e-5 at most.
+    np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=0, atol=5e-5)  # fmt: skip
     if version == "v2":
         assert not any(layer.name == "preprocessing" and isinstance(layer, keras.layers.Rescaling)
                        for layer in deployed.layers)
@@ -73,21 +81,22 @@ def test_deployment_model_is_exact(version):
 
 @pytest.mark.parametrize("version", sorted(MODELS))
 def test_float32_export_equals_keras(version, tmp_path):
-    model = randomize_batchnorm(MODELS[version]())
+    model = _randomized(MODELS[version]())
     path = export_tflite(model, tmp_path / "m.tflite", "float32", input_size=SIZE)
     x = _pixels(3)
     y, interpreter = _run(path, x)
-    np.testing.assert_allclose(y, model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(y, model.predict(x, verbose=0), rtol=0, atol=5e-5)
     assert interpreter.get_input_details()[0]["shape"].tolist() == [1, SIZE, SIZE, 3]
 
 
 @pytest.mark.parametrize("version", sorted(MODELS))
 @pytest.mark.parametrize("io_dtype", ["int8", pytest.param("uint8", marks=pytest.mark.slow)])
 def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_path):
-    model = randomize_batchnorm(MODELS[version]())
+    model = _randomized(MODELS[version]())
     calibration = _pixels(16, seed=1)
     path = export_tflite(model, tmp_path / "m.tflite", "int8", calibration, io_dtype=io_dtype)
-    y, interpreter = _run(path, _pixels(4, seed=2))
+    x = _pixels(8, seed=2)
+    y, interpreter = _run(path, x)
     details = interpreter.get_tensor_details()
     assert interpreter.get_input_details()[0]["dtype"] == np.dtype(io_dtype)
     assert interpreter.get_output_details()[0]["dtype"] == np.dtype(io_dtype)
@@ -97,13 +106,19 @@ def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_
     assert set(ops) <= XNNPACK_INT8_OPS, ops
     assert ops["DELEGATE"] == 1  # one XNNPACK partition: every op above is delegated
     assert not {"SHAPE", "PACK", "STRIDED_SLICE", "GATHER"} & set(ops)
-    expected = model.predict(_pixels(4, seed=2), verbose=0)
-    assert np.mean(np.argmax(y, 1) == np.argmax(expected, 1)) >= 0.5
+    # The int8 logits follow the float ones, and so do their changes from image
+    # to image. (A random network is not robust to int8: its top-1 answers
+    # among 1000 classes often change, so they are not compared.)
+    expected = model.predict(x, verbose=0)
+    assert np.abs(y - expected).max() < 0.3 * np.ptp(expected)
+    varies, expected_varies = y - y.mean(0), expected - expected.mean(0)
+    assert np.abs(expected_varies).max() > 0.1 * np.ptp(expected)  # outputs follow the input
+    assert np.corrcoef(varies.ravel(), expected_varies.ravel())[0, 1] > 0.6
 
 
 @pytest.mark.slow
 def test_float16_and_dynamic_exports(tmp_path):
-    model = randomize_batchnorm(MODELS["v2"]())
+    model = _randomized(MODELS["v2"]())
     x = _pixels(2)
     expected = model.predict(x, verbose=0)
     for quantization, atol in [("float16", 5e-2), ("dynamic", 0.5)]:

@@ -76,6 +76,31 @@ def test_v1_features_match_pytorchcv(tmp_path):
     )
 
 
+def test_stage_outputs_are_the_reference_stage_outputs(tmp_path):
+    """`stage_outputs` gives what each reference stage returns (its last unit)."""
+    v2 = reference.torchvision_v2(0.5, seed=8)
+    v1 = reference.pytorchcv_v1("shufflenet_g3_wd2", seed=8)
+    torch.save(v2.state_dict(), tmp_path / "v2.pth")
+    torch.save(v1.state_dict(), tmp_path / "v1.pth")
+    v2_parts = [v2.conv1, v2.maxpool, v2.stage2, v2.stage3, v2.stage4, v2.conv5]
+    v1_parts = list(v1.features.children())[:4]  # init_block, stage1..3
+    cases = [
+        (ks.ShuffleNetV2(alpha=0.5, weights=str(tmp_path / "v2.pth"), include_top=False),
+         {"stage2": 3, "stage3": 4, "stage4": 5, "conv5": 6}, v2_parts),
+        (ks.ShuffleNetV1(groups=3, alpha=0.5, weights=str(tmp_path / "v1.pth"), include_top=False),
+         {"stage2": 2, "stage3": 3, "stage4": 4}, v1_parts),
+    ]
+    x = reference.pixels(1, 128, 96, seed=8)
+    for base, ends, parts in cases:
+        features = ks.stage_outputs(base)
+        assert list(features) == list(ends)
+        backbone = keras.Model(base.inputs, list(features.values()))
+        for (stage, end), actual in zip(ends.items(), backbone.predict(x, verbose=0)):
+            expected = reference.run_torch(torch.nn.Sequential(*parts[:end]).eval(), x)
+            assert actual.shape == expected.shape, stage
+            np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL, err_msg=stage)
+
+
 def test_softmax_head_gives_reference_probabilities(tmp_path):
     torch_model = reference.torchvision_v2(0.5, seed=3)
     path = tmp_path / "v2.pth"
