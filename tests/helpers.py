@@ -138,3 +138,19 @@ def tiny_model():
     model = ShuffleNetV2(alpha=0.5, weights=None, input_shape=(64, 64, 3), classes=2)
     pixels = np.random.default_rng(1).uniform(0, 255, (16, 64, 64, 3)).astype("float32")
     return randomize_batchnorm(model, seed=0, weights=True, data=pixels)
+
+
+def tflite_outputs(path, inputs):
+    """The LiteRT interpreter's output (one thread) for each of `inputs`, stacked."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    outputs = []
+    for x in inputs:
+        interpreter.set_tensor(source["index"], x)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"]).copy())
+    return np.stack(outputs)

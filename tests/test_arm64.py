@@ -16,7 +16,7 @@ import pytest
 import keras_shufflenet as ks
 from keras_shufflenet import models
 
-from helpers import ROOT, randomize_batchnorm
+from helpers import ROOT, randomize_batchnorm, tflite_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -54,20 +54,6 @@ def arm64_python():
     return shlex.split(prepared.stdout.strip().splitlines()[-1])
 
 
-def _x86_outputs(path, inputs):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-    outputs = []
-    for x in inputs:
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"]).copy())
-    return np.stack(outputs)
-
-
 def _input_batch(path, pixels):
     """`pixels` as the model takes them: quantized for an int8 input."""
     from ai_edge_litert.interpreter import Interpreter
@@ -103,7 +89,7 @@ def test_exports_compute_the_same_on_arm64(arm64_python, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for name in names:
         inputs = np.load(tmp_path / f"{name}_inputs.npy")
-        x86 = _x86_outputs(tmp_path / f"{name}.tflite", inputs)
+        x86 = tflite_outputs(tmp_path / f"{name}.tflite", inputs)
         arm64 = np.load(tmp_path / f"{name}_arm64.npy")
         if name.endswith("int8"):
             assert arm64.dtype == np.int8 and np.array_equal(arm64, x86), name

@@ -17,7 +17,7 @@ import pytest
 import keras_shufflenet as ks
 from keras_shufflenet import models, runtime, weights
 
-from helpers import randomize_batchnorm
+from helpers import randomize_batchnorm, tflite_outputs
 
 SIZE = 128  # every published variant at a size the software GPU compiles quickly
 RTOL = 1e-2  # the GPU computes in float16 by default
@@ -43,20 +43,6 @@ def gpu(tmp_path_factory):
         raise
 
 
-def _cpu_outputs(path, inputs):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-    outputs = []
-    for x in inputs:
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"]).copy())
-    return np.stack(outputs)
-
-
 def _export(spec, path, quantization):
     model = models.build_model(spec, weights=None, classifier_activation=None)
     randomize_batchnorm(model, seed=1)
@@ -68,7 +54,7 @@ def _assert_runs_fully_on_the_gpu(path):
     inputs = _pixels(2)
     run = runtime.run_compiled(path, inputs, "gpu")
     assert run.fully_accelerated
-    expected = _cpu_outputs(path, inputs)
+    expected = tflite_outputs(path, inputs)
     error = np.abs(run.outputs.reshape(expected.shape) - expected).max()
     assert error <= RTOL * np.abs(expected).max(), (error, np.abs(expected).max())
 
@@ -108,7 +94,7 @@ def test_a_five_dimensional_shuffle_is_not_fully_accelerated(gpu, tmp_path):
     x = _pixels(1, 16)
     run = runtime.run_compiled(path, x, "gpu")
     assert not run.fully_accelerated
-    expected = _cpu_outputs(path, x)[0]
+    expected = tflite_outputs(path, x)[0]
     error = np.abs(run.outputs.reshape(expected.shape) - expected).max()
     assert error <= RTOL * np.abs(expected).max()
     result = runtime.benchmark_local(path, num_runs=2, warmup_runs=0, accelerator="gpu")
