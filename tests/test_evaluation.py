@@ -149,6 +149,33 @@ def test_int8_tflite_figures_are_those_of_the_quantized_model(
     assert result.mean_abs_error > 0
 
 
+def test_a_model_without_preprocessing_gets_normalised_images(keras_model, tmp_path):
+    """A model built with `include_preprocessing=False` (and its export) is
+    fed `preprocess_input(..., include_preprocessing=False)` of the pixels:
+    labelled by the answers of the same network with preprocessing inside,
+    it scores 100%."""
+    import keras_shufflenet as ks
+    from keras_shufflenet._images import load_images
+    from keras_shufflenet.export import export_tflite
+
+    bare = ks.ShuffleNetV2(alpha=0.5, weights=None, input_shape=(CROP, CROP, 3), classes=2,
+                           include_preprocessing=False)  # fmt: skip
+    bare.set_weights(keras_model.get_weights())
+    path = export_tflite(bare, tmp_path / "bare.tflite", "float32")
+    _save_images(tmp_path / "a", 4, seed=1)
+    _save_images(tmp_path / "b", 4, seed=2)
+    paths = sorted((tmp_path / "a").iterdir()) + sorted((tmp_path / "b").iterdir())
+    answers = keras_model.predict(load_images(paths, RESIZE, CROP).astype("float32"), verbose=0)
+    answers = answers.argmax(-1)
+    assert set(answers) == {0, 1}
+    for image, answer in zip(paths, answers):
+        (tmp_path / "labelled" / f"class_{answer}").mkdir(parents=True, exist_ok=True)
+        image.rename(tmp_path / "labelled" / f"class_{answer}" / f"{image.parent.name}{image.name}")
+    result = evaluation.evaluate_tflite(path, bare, tmp_path / "labelled", resize=RESIZE, crop=CROP)
+    assert result.labeled == 8 and result.keras_top1 == result.tflite_top1 == 1.0
+    assert result.top1_agreement == 1.0 and result.max_abs_error < 1e-4
+
+
 def test_flat_folder_and_limit(tiny_tflite, keras_model, tmp_path):
     _save_images(tmp_path / "flat", 4, seed=4)
     result = evaluation.evaluate_tflite(
