@@ -1,24 +1,26 @@
-"""ShuffleNet V2's deploy graph with cheaper shuffles (exact, batch 1).
+"""ShuffleNet V2's deploy graph without channel shuffles (exact, batch 1).
 
-In torchvision's V2 every stride-1 unit splits the shuffled output of the
-previous unit: with `a` the pass-through half and `b` the branch output,
+In torchvision's V2 each stride-1 unit splits the shuffled output of the
+previous unit in two halves: one passes through, one feeds the branch. No
+channel is ever computed on twice by the pass-through path: each channel of
+a branch output (a "source") waits a few units as pass-through, then enters
+exactly one later unit's branch, or the stage output. Which one is known
+when the graph is built (`_exits` follows the shuffles channel by channel),
+so each source's 1x1 convolution writes its channels grouped by the unit
+that reads them, each group is a contiguous slice, and each unit's branch
+input is the concatenation of its slices. The order inside that input (and
+the stage output) is absorbed by the weights of the 1x1 and depthwise
+convolutions that read it.
 
-    y = shuffle(concat(a, b)),   next_a = y[:m] = interleave(a_lo, b_lo),
-                                 next_x2 = y[m:] = interleave(a_hi, b_hi).
-
-Only `next_a` must be in order (it is passed on); `next_x2` feeds a 1x1
-convolution, whose input channels can be permuted in its weights instead.
-So this graph transposes half the channels per unit (`a_lo` with `b_lo`),
-concatenates the other half as it is, computes `b_lo` and `b_hi` with two
-convolutions instead of splitting `b`, and leaves each stage's output in a
-permuted order that the next stage's first convolutions (or `conv5`) absorb.
+Per stride-1 unit this leaves one CONCATENATION and a few slices, where a
+shuffle costs a rank-4 TRANSPOSE (byte by byte in int8, about a tenth of
+ShuffleNetV2 1.0x's int8 latency) and RESHAPEs around it.
 """
 
 import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
-from keras_shufflenet.layers import ChannelShuffle, ChannelSplit
 
 
 class Porter:
@@ -71,47 +73,105 @@ class Porter:
         return y
 
 
-def _interleaved(half):
-    """Logical positions of `concat(u, v)` inside `interleave(u, v)` (len(u) == half)."""
-    return np.concatenate([np.arange(half) * 2, np.arange(half) * 2 + 1])
+class ChannelSlices(layers.Layer):
+    """Cuts the channel axis into consecutive parts of the given sizes."""
+
+    def __init__(self, sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = [int(s) for s in sizes]
+
+    def call(self, inputs):
+        bounds = np.cumsum([0, *self.sizes])
+        return [inputs[..., a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def compute_output_shape(self, input_shape):
+        return [(*input_shape[:-1], s) for s in self.sizes]
+
+
+def _exits(m, units):
+    """Where each channel of each branch output of a stage goes.
+
+    Sources are numbered 0 (unit 1's branch 1), 1 (unit 1's branch 2) and k
+    (unit k's branch, k >= 2). Returns `exits[s][i]`, the unit whose branch
+    reads channel `i` of source `s` (`units + 1`: the stage output), and the
+    logical position of every channel within what reads it.
+    """
+    y = [p for pair in zip([(0, i) for i in range(m)], [(1, i) for i in range(m)]) for p in pair]
+    exits = {0: [None] * m, 1: [None] * m}
+    position = {}
+    for k in range(2, units + 1):
+        x1, x2 = y[:m], y[m:]
+        for j, (s, i) in enumerate(x2):
+            exits[s][i] = k
+            position[s, i] = j
+        exits[k] = [None] * m
+        y = [p for pair in zip(x1, [(k, i) for i in range(m)]) for p in pair]
+    for j, (s, i) in enumerate(y):
+        exits[s][i] = units + 1
+        position[s, i] = j
+    return exits, position
+
+
+# XNNPACK's int8 CONCATENATION takes 2 to 5 inputs; one with more is left to
+# the reference kernels and cuts the delegated graph in two.
+MAX_CONCAT_INPUTS = 5
+
+
+def _concatenate(pieces, name):
+    """Concatenates `(tensor, channels)` pieces in any order, in ops of at most
+    MAX_CONCAT_INPUTS inputs (the smallest pieces first); returns the tensor
+    and its channels."""
+    pieces = sorted(pieces, key=lambda piece: len(piece[1]))
+    if len(pieces) == 1:
+        return pieces[0]
+    if len(pieces) > MAX_CONCAT_INPUTS:
+        small = len(pieces) - MAX_CONCAT_INPUTS + 1
+        pieces = [_concatenate(pieces[:small], name + "_small"), *pieces[small:]]
+    tensors, channels = zip(*pieces)
+    return layers.Concatenate(name=name)(list(tensors)), [c for group in channels for c in group]
 
 
 def _stage(port, x, perm, stage, units, m):
     """One stage; returns its output (channels in `perm` order) and `perm`."""
-    lo, hi = slice(0, m // 2), slice(m // 2, m)
+    exits, position = _exits(m, units)
+    orders = {s: np.argsort(e, kind="stable") for s, e in exits.items()}
+    pieces = {}  # exit unit -> list of (tensor, [(s, i), ...])
+
+    def add_source(s, y):
+        order = orders[s]
+        ex = np.asarray(exits[s])[order]
+        targets, sizes = np.unique(ex, return_counts=True)
+        parts = ChannelSlices(sizes, name=f"{stage}_source{s}_slices")(y) if len(sizes) > 1 else [y]
+        start = 0
+        for target, size, part in zip(targets, sizes, parts):
+            pieces.setdefault(int(target), []).append((part, [(s, int(i)) for i in order[start:start + size]]))
+            start += size
+
+    def gather(k, name):
+        y, channels = _concatenate(pieces.pop(k), name)
+        return y, np.asarray([position[c] for c in channels])
+
     name = f"{stage}_unit1"
     t = port.depthwise_bn(x, f"{name}_branch1_dwconv", perm, strides=2)
     t_b = port.conv_bn(x, f"{name}_branch2_conv1", perm)
     t_b = port.depthwise_bn(t_b, f"{name}_branch2_dwconv", strides=2)
-    a_lo = port.conv_bn(t, f"{name}_branch1_conv", perm, lo, "_lo")
-    a_hi = port.conv_bn(t, f"{name}_branch1_conv", perm, hi, "_hi")
-    b_lo = port.conv_bn(t_b, f"{name}_branch2_conv2", None, lo, "_lo")
-    b_hi = port.conv_bn(t_b, f"{name}_branch2_conv2", None, hi, "_hi")
-    for i in range(2, units + 1):
-        prev, name = name, f"{stage}_unit{i}"
-        a = layers.Concatenate(name=f"{prev}_concat_lo")([a_lo, b_lo])
-        a = ChannelShuffle(2, name=f"{prev}_shuffle")(a)
-        x2 = layers.Concatenate(name=f"{prev}_concat_hi")([a_hi, b_hi])
-        t = port.conv_bn(x2, f"{name}_branch2_conv1", _interleaved(m // 2))
+    add_source(0, port.conv_bn(t, f"{name}_branch1_conv", perm, orders[0]))
+    add_source(1, port.conv_bn(t_b, f"{name}_branch2_conv2", None, orders[1]))
+    for k in range(2, units + 1):
+        name = f"{stage}_unit{k}"
+        x2, x2_perm = gather(k, f"{name}_gather")
+        t = port.conv_bn(x2, f"{name}_branch2_conv1", x2_perm)
         t = port.depthwise_bn(t, f"{name}_branch2_dwconv")
-        if i == units:
-            b = port.conv_bn(t, f"{name}_branch2_conv2")
-            out = layers.Concatenate(name=f"{name}_concat")([a, b])
-            return out, _interleaved(m)
-        a_lo, a_hi = ChannelSplit(2, name=f"{name}_split")(a)
-        b_lo = port.conv_bn(t, f"{name}_branch2_conv2", None, lo, "_lo")
-        b_hi = port.conv_bn(t, f"{name}_branch2_conv2", None, hi, "_hi")
-    raise ValueError(f"A fused stage needs at least 2 units. Received: units={units}")
+        add_source(k, port.conv_bn(t, f"{name}_branch2_conv2", None, orders[k]))
+    return gather(units + 1, f"{stage}_output")
 
 
 def supports(model, spec):
-    """Whether `model` is a plain V2 whose widths allow the fused graph."""
+    """Whether `model` is a plain V2 (the layers this graph is built from)."""
     names = {layer.name for layer in model.layers}
     return (
         spec.splits_channels
         and len(model.inputs) == len(model.outputs) == 1
-        and all(c % 4 == 0 for c in spec.stage_channels)
-        and min(spec.stage_repeats) >= 2
         and {"conv1", "maxpool", "conv5_relu"} <= names
     )
 
