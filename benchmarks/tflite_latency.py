@@ -3,10 +3,14 @@
 Exports every model with `keras_shufflenet.export_tflite` (default options:
 preprocessing inside, int8 input and output) and Keras' MobileNetV2 1.0 with
 the plain converter recipe (`model.export(format="litert")` with
-`Optimize.DEFAULT`, a representative dataset and int8 builtins), then runs
-LiteRT's `litert-benchmark` on one thread, batch 1, interleaving the models
-round by round. Prints a markdown table and writes it, with the raw numbers,
-under artifacts/benchmarks/.
+`Optimize.DEFAULT`, a representative dataset and int8 builtins) and, when
+`litert-torch` is installed (`pip install -e ".[peer]"`), the peer a user
+would pick instead: torchvision's `shufflenet_v2_x1_0` quantized to full int8
+by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
+every file on one thread, batch 1, with both of LiteRT's runners: the
+`litert-benchmark` command (a `CompiledModel`) and the `Interpreter` most apps
+call, interleaving the models round by round. Prints a markdown table and
+writes it, with the raw numbers, under artifacts/benchmarks/.
 
     python3 -m benchmarks.tflite_latency --rounds 5 --runs 100
     python3 -m benchmarks.tflite_latency --models published   # the 15 with weights, then the plot
@@ -16,6 +20,7 @@ redraws the latency-versus-accuracy plot (`benchmarks/plot_latency_accuracy.py`)
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -29,12 +34,14 @@ import tensorflow as tf  # noqa: E402
 
 from keras_shufflenet import models  # noqa: E402
 from keras_shufflenet.cli._options import spec_for  # noqa: E402
-from keras_shufflenet.runtime import benchmark_local  # noqa: E402
+from keras_shufflenet.runtime import benchmark_interpreter, benchmark_local  # noqa: E402
 from keras_shufflenet.export import export_tflite  # noqa: E402
 from benchmarks.plot_latency_accuracy import model_name
 
 OUT = Path(__file__).resolve().parents[1] / "artifacts" / "benchmarks"
 BASELINE = "MobileNetV2 1.0"
+PEER = "torchvision ShuffleNetV2 1.0x (litert-torch)"
+TIMERS = {"litert-benchmark": benchmark_local, "interpreter": benchmark_interpreter}
 # The issue's selection: every V2 width and V1 g3 1.0x.
 DEFAULT_MODELS = ("v2", 0.5, None), ("v2", 1.0, None), ("v2", 1.5, None), ("v2", 2.0, None), (
     "v1", 1.0, 3)
@@ -82,6 +89,32 @@ def export_mobilenet_v2(path, images):
     )
 
 
+def export_torchvision_peer(path, images):
+    """torchvision's `shufflenet_v2_x1_0` as `litert-torch` documents full
+    int8: PT2E with per-channel symmetric weights, calibrated on `images`
+    (NCHW, normalised outside the model, as torchvision expects)."""
+    import litert_torch
+    import torch
+    import torchvision
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    batches = torch.from_numpy(((images / 255.0 - mean) / std).transpose(0, 3, 1, 2).astype("float32"))
+    model = torchvision.models.shufflenet_v2_x1_0().eval()
+    sample = (batches[:1],)
+    quantizer = PT2EQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
+    prepared = prepare_pt2e(torch.export.export(model, sample).module(), quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            prepared(batch[None])
+    converted = convert_pt2e(prepared, fold_quantize=False)
+    litert_torch.convert(converted, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
+
+
 def export_all(folder, quantizations, models, reuse=False):
     """Exports every model (or, with `reuse`, keeps the files already there)."""
     images = calibration_images()
@@ -99,17 +132,28 @@ def export_all(folder, quantizations, models, reuse=False):
     files[(BASELINE, "int8")] = folder / "MobileNetV2_int8.tflite"
     if not (reuse and files[(BASELINE, "int8")].exists()):
         export_mobilenet_v2(files[(BASELINE, "int8")], images)
+    if importlib.util.find_spec("litert_torch") is None:
+        print(f"litert-torch is not installed: no {PEER!r} row (pip install -e \".[peer]\")")
+    else:
+        files[(PEER, "int8")] = folder / "torchvision_shufflenet_v2_x1_0_litert_torch_int8.tflite"
+        if not (reuse and files[(PEER, "int8")].exists()):
+            export_torchvision_peer(files[(PEER, "int8")], images)
     return files
 
 
 def measure(files, rounds, runs, threads):
-    """Median latency per model over `rounds` interleaved rounds."""
-    medians = {key: [] for key in files}
+    """`{timer: {model: median latency}}` over `rounds` rounds, in each of
+    which every model is timed by each timer in turn."""
+    medians = {timer: {key: [] for key in files} for timer in TIMERS}
     for _ in range(rounds):
         for key, path in files.items():
-            result = benchmark_local(path, num_threads=threads, num_runs=runs, warmup_runs=10)
-            medians[key].append(result.median_ms)
-    return {key: statistics.median(values) for key, values in medians.items()}
+            for timer, run in TIMERS.items():
+                result = run(path, num_threads=threads, num_runs=runs, warmup_runs=10)
+                medians[timer][key].append(result.median_ms)
+    return {
+        timer: {key: statistics.median(values) for key, values in by_model.items()}
+        for timer, by_model in medians.items()
+    }
 
 
 def main():
@@ -126,28 +170,45 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
     latency = measure(files, args.rounds, args.runs, args.threads)
-    base = latency[(BASELINE, "int8")]
-    rows = ["| model | format | size (MB) | median latency (ms) | ratio to int8 MobileNetV2 |", "|---|---|---:|---:|---:|"]
+    base = {timer: latency[timer][(BASELINE, "int8")] for timer in TIMERS}
+    header = "| model | format | size (MB) |" + "".join(
+        f" {timer} (ms) | ratio to int8 MobileNetV2 |" for timer in TIMERS
+    )
+    rows = [header, "|---|---|---:|" + "---:|---:|" * len(TIMERS)]
     for (name, quantization), path in files.items():
-        size = path.stat().st_size / 2**20
-        ms = latency[(name, quantization)]
-        rows.append(f"| {name} | {quantization} | {size:.2f} | {ms:.2f} | {ms / base:.3f} |")
+        cells = "".join(
+            f" {latency[t][(name, quantization)]:.2f} | {latency[t][(name, quantization)] / base[t]:.3f} |"
+            for t in TIMERS
+        )
+        rows.append(f"| {name} | {quantization} | {path.stat().st_size / 2**20:.2f} |{cells}")
     table = "\n".join(rows)
     print(table)
+    ours = ("ShuffleNetV2 1.0x", "int8")
     record = {
         "threads": args.threads,
         "rounds": args.rounds,
         "runs": args.runs,
         "results": [
-            {"model": n, "format": q, "median_ms": latency[(n, q)], "size_bytes": files[(n, q)].stat().st_size}
+            {"model": n, "format": q, "size_bytes": files[(n, q)].stat().st_size,
+             **{f"median_ms_{t}": latency[t][(n, q)] for t in TIMERS},
+             # The plot and older readers take litert-benchmark's figure.
+             "median_ms": latency["litert-benchmark"][(n, q)]}
             for (n, q) in files
         ],
-        "ratio_v2_1x_int8_to_mobilenetv2_int8": latency[("ShuffleNetV2 1.0x", "int8")] / base,
-    }
+    }  # fmt: skip
+    for timer in TIMERS:
+        if ours in files:
+            ratio = latency[timer][ours] / base[timer]
+            record[f"ratio_v2_1x_int8_to_mobilenetv2_int8_{timer}"] = ratio
+            print(f"{timer}: ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {ratio:.3f}", end="")
+            if (PEER, "int8") in files:
+                to_peer = latency[timer][ours] / latency[timer][(PEER, "int8")]
+                record[f"ratio_v2_1x_int8_to_peer_{timer}"] = to_peer
+                print(f", / {PEER} = {to_peer:.3f}", end="")
+            print()
     stem = "tflite_latency" if args.models == "default" else "tflite_latency_published"
     (OUT / f"{stem}.json").write_text(json.dumps(record, indent=2))
     (OUT / f"{stem}.md").write_text(table + "\n")
-    print(f"ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {record['ratio_v2_1x_int8_to_mobilenetv2_int8']:.3f}")
     if args.models == "published":
         from benchmarks import plot_latency_accuracy
 

@@ -42,6 +42,52 @@ def test_benchmark_local_float_and_int8(tiny_tflite):
     assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
 
 
+def test_benchmark_interpreter_times_invoke(tiny_tflite, tmp_path):
+    result = benchmarking.benchmark_interpreter(tiny_tflite["int8.tflite"], num_runs=20, warmup_runs=2)
+    assert result.backend == "interpreter" and result.accelerator == "cpu"
+    assert result.threads == 1 and result.runs == 20
+    assert 0 < result.p5_ms <= result.median_ms <= result.p95_ms
+    not_a_model = tmp_path / "notes.tflite"
+    not_a_model.write_text("not a flatbuffer")
+    with pytest.raises(benchmarking.BenchmarkError, match="notes.tflite"):
+        benchmarking.benchmark_interpreter(not_a_model)
+    with pytest.raises(ValueError, match="num_runs"):
+        benchmarking.benchmark_interpreter(tiny_tflite["int8.tflite"], num_runs=0)
+
+
+def test_op_attribution_variants_remove_one_op_type(tiny_tflite):
+    """The benchmark's variants: "kept" computes what the graph computes and
+    exposes the inputs of the op type's ops; "removed" has none of them."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from benchmarks import tflite_op_attribution as attribution
+
+    data = tiny_tflite["int8.tflite"].read_bytes()
+    counts = attribution.op_counts(data)
+    assert counts["CONV_2D"] > 0
+
+    def run(model_content):
+        interpreter = Interpreter(model_content=model_content)
+        interpreter.allocate_tensors()
+        rng = np.random.default_rng(0)
+        for detail in interpreter.get_input_details():
+            info = np.iinfo(detail["dtype"])
+            interpreter.set_tensor(detail["index"], rng.integers(info.min, info.max, detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+        return interpreter, [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+    _, (original,) = run(data)
+    kept = attribution.variant(data, "CONV_2D", remove=False)
+    interpreter, outputs = run(kept)
+    assert attribution.op_counts(kept) == counts
+    assert len(outputs) > 1 and any(np.array_equal(original, y) for y in outputs)
+    removed = attribution.variant(data, "CONV_2D", remove=True)
+    assert "CONV_2D" not in attribution.op_counts(removed)
+    interpreter, _ = run(removed)
+    assert len(interpreter.get_input_details()) == 1 + counts["CONV_2D"]
+
+
 def test_benchmark_local_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="missing.tflite"):
         benchmarking.benchmark_local(tmp_path / "missing.tflite")

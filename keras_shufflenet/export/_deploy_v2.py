@@ -21,6 +21,7 @@ import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
+from keras_shufflenet.export._channels import ChannelSlices, Concatenate
 
 
 class Porter:
@@ -73,21 +74,6 @@ class Porter:
         return y
 
 
-class ChannelSlices(layers.Layer):
-    """Cuts the channel axis into consecutive parts of the given sizes."""
-
-    def __init__(self, sizes, **kwargs):
-        super().__init__(**kwargs)
-        self.sizes = [int(s) for s in sizes]
-
-    def call(self, inputs):
-        bounds = np.cumsum([0, *self.sizes])
-        return [inputs[..., a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-    def compute_output_shape(self, input_shape):
-        return [(*input_shape[:-1], s) for s in self.sizes]
-
-
 def _exits(m, units):
     """Where each channel of each branch output of a stage goes.
 
@@ -112,23 +98,15 @@ def _exits(m, units):
     return exits, position
 
 
-# XNNPACK's int8 CONCATENATION takes 2 to 5 inputs; one with more is left to
-# the reference kernels and cuts the delegated graph in two.
-MAX_CONCAT_INPUTS = 5
-
-
 def _concatenate(pieces, name):
-    """Concatenates `(tensor, channels)` pieces in any order, in ops of at most
-    MAX_CONCAT_INPUTS inputs (the smallest pieces first); returns the tensor
-    and its channels."""
+    """Concatenates `(tensor, channels)` pieces, the smallest first (they are
+    folded first when there are more than XNNPACK takes in one op); returns
+    the tensor and its channels in order."""
     pieces = sorted(pieces, key=lambda piece: len(piece[1]))
     if len(pieces) == 1:
         return pieces[0]
-    if len(pieces) > MAX_CONCAT_INPUTS:
-        small = len(pieces) - MAX_CONCAT_INPUTS + 1
-        pieces = [_concatenate(pieces[:small], name + "_small"), *pieces[small:]]
     tensors, channels = zip(*pieces)
-    return layers.Concatenate(name=name)(list(tensors)), [c for group in channels for c in group]
+    return Concatenate(name=name)(list(tensors)), [c for group in channels for c in group]
 
 
 def _stage(port, x, perm, stage, units, m):

@@ -1,14 +1,15 @@
 """Latency of `.tflite` models: locally with LiteRT, or on a phone over adb.
 
 `benchmark_local` runs the `litert-benchmark` command that the
-`ai-edge-litert` package installs and reads its `--result_json`.
+`ai-edge-litert` package installs and reads its `--result_json`;
+`benchmark_interpreter` times `Interpreter.invoke` in this process.
 `benchmark_adb` pushes the model and the TFLite `benchmark_model` binary to
 an Android device, runs it there and parses what it prints::
 
     Inference timings in us: Init: 5685, First inference: 18535, Warmup (avg): 14462.3, Inference (avg): 14154.1
     count=50 first=14241 curr=14105 min=13984 max=14877 avg=14154.1 std=160 p5=13999 median=14102 p95=14520
 
-Neither imports TensorFlow or Keras, so a benchmark starts in a fraction of a
+None imports TensorFlow or Keras, so a benchmark starts in a fraction of a
 second. Sizes are in MB of 2**20 bytes, as `litert-benchmark` reports them.
 """
 
@@ -22,7 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
 
 from keras_shufflenet import _files
 from keras_shufflenet.runtime import _accelerator
@@ -64,7 +68,8 @@ class BenchmarkResult:
         p95_ms: 95th percentile latency.
         mean_ms: Mean latency.
         runs: Timed inferences behind the numbers.
-        backend: `"litert"` (this machine) or `"adb"` (an Android device).
+        backend: `"litert"` (`litert-benchmark` here), `"interpreter"` (LiteRT's
+            `Interpreter` here) or `"adb"` (an Android device).
         accelerator: `"cpu"` or `"gpu"` (LiteRT's accelerators), `None` on a phone.
         fully_accelerated: Whether every op ran on that accelerator (`None`
             where not measured).
@@ -210,6 +215,57 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accel
             f"litert-benchmark wrote a result without the expected latency "
             f"fields ({error!r}): {json.dumps(report)[:500]}"
         ) from error
+
+
+def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5):
+    """Measures a `.tflite` model with LiteRT's `Interpreter`, in this process.
+
+    What most apps call (`Interpreter.invoke`, XNNPACK on the CPU), where
+    `litert-benchmark` runs a `CompiledModel`; the two can differ by several
+    percent on the same file. Inputs are zeros; each `invoke` is timed.
+
+    Returns:
+        A `BenchmarkResult` with `backend="interpreter"`, `accelerator="cpu"`.
+
+    Raises:
+        FileNotFoundError, ValueError: `model_path` is not a `.tflite` file.
+        BenchmarkError: LiteRT is not installed or cannot load the model.
+    """
+    check_counts(num_threads, num_runs, warmup_runs)
+    path = check_model_file(model_path)
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise BenchmarkError(
+            "benchmark_interpreter needs LiteRT: `pip install ai-edge-litert`."
+        ) from error
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        raise BenchmarkError(f"LiteRT could not load {path}: {error}") from error
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    for _ in range(warmup_runs):
+        interpreter.invoke()
+    times = np.empty(num_runs)
+    for i in range(num_runs):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times[i] = time.perf_counter() - start
+    times *= 1e3
+    return BenchmarkResult(
+        model=os.fspath(model_path),
+        size_mb=_size_mb(path),
+        threads=num_threads,
+        median_ms=float(np.median(times)),
+        p5_ms=float(np.percentile(times, 5)),
+        p95_ms=float(np.percentile(times, 95)),
+        mean_ms=float(times.mean()),
+        runs=num_runs,
+        backend="interpreter",
+        accelerator="cpu",
+    )
 
 
 # -------------------------------------------------------------------- adb
