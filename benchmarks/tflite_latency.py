@@ -28,6 +28,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+if importlib.util.find_spec("litert_torch") is not None:
+    # torchvision before TensorFlow: triton, which it loads, kills the process
+    # when its LLVM loads after TensorFlow's (see the README's Development notes).
+    import torchvision  # noqa: F401
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

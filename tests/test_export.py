@@ -81,6 +81,32 @@ def test_deployment_model_is_exact(version):
                        for layer in deployed.layers)
 
 
+@pytest.mark.parametrize(
+    "make, size",
+    [(lambda: MODELS["v1"](pooling="max", include_top=False, input_shape=(None, None, 3)), 33),
+     (lambda: MODELS["v2"](include_preprocessing=False, input_shape=(None, None, 3)), 47)],
+    ids=["v1-max-pooled-33px", "v2-no-preprocessing-47px"],
+)
+def test_deployment_model_mirrors_the_image_exactly(make, size):
+    """Odd sizes pad on both sides, even ones before the image (the other tests)."""
+    model = _randomized(make())
+    deployed = deployment_model(model, (size, size, 3))
+    assert "mirror" in [layer.name for layer in deployed.layers]
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in deployed.layers)
+    x = _pixels(2, size=size)
+    np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=0, atol=5e-5)  # fmt: skip
+
+
+def test_deployment_model_keeps_feature_maps_unmirrored():
+    model = _randomized(MODELS["v2"](include_top=False))
+    deployed = deployment_model(model, (SIZE, SIZE, 3))
+    assert "mirror" not in [layer.name for layer in deployed.layers]
+    x = _pixels(1)
+    np.testing.assert_allclose(deployed.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=0, atol=5e-5)  # fmt: skip
+
+
 @pytest.mark.parametrize("version", sorted(MODELS))
 def test_float32_export_equals_keras(version, tmp_path):
     model = _randomized(MODELS[version]())
@@ -104,7 +130,11 @@ def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_
     assert interpreter.get_output_details()[0]["dtype"] == np.dtype(io_dtype)
     assert {str(np.dtype(t["dtype"])) for t in details} <= {"int8", "uint8", "int32"}
     assert max(len(t["shape"]) for t in details) <= 4  # GPU delegate / NNAPI limit
-    ops = collections.Counter(interpreter._interpreter.NodeName(i) for i in range(interpreter._interpreter.NumNodes()))
+    names = [interpreter._interpreter.NodeName(i) for i in range(interpreter._interpreter.NumNodes())]
+    ops = collections.Counter(names)
+    # The mirror of the image (export._mirror), then no PAD: one REVERSE_V2
+    # that LiteRT runs before the delegate in a few microseconds.
+    assert names[0] == "REVERSE_V2" and ops.pop("REVERSE_V2") == 1 and ops["PAD"] == 0
     assert set(ops) <= XNNPACK_INT8_OPS, ops
     assert ops["DELEGATE"] == 1  # one XNNPACK partition: every op above is delegated
     assert not {"SHAPE", "PACK", "GATHER"} & set(ops)  # what a dynamic batch leaves

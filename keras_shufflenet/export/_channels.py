@@ -45,6 +45,9 @@ class ChannelSlices(layers.Layer):
     def compute_output_shape(self, input_shape):
         return [(*input_shape[:-1], size) for size in self.sizes]
 
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes}
+
 
 class ChannelGather(layers.Layer):
     """Concatenates the channel ranges `[(start, stop), ...]` of its input, in that order."""
@@ -58,3 +61,6 @@ class ChannelGather(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], sum(stop - start for start, stop in self.ranges))
+
+    def get_config(self):
+        return {**super().get_config(), "ranges": self.ranges}

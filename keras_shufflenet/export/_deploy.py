@@ -1,8 +1,8 @@
 """The inference graph exported to phones: the same function, cheaper ops.
 
 `deployment_model` rebuilds a ShuffleNet with a fixed batch-1 input and
-exact rewrites that mobile runtimes reward (a plain V2 also gets the fused
-shuffles of `deploy_v2`):
+exact rewrites that mobile runtimes reward (a plain V2 gets the shuffle-free
+stages of `_deploy_v2`; then `_mirror` removes the PAD ops):
 
 - Preprocessing `x * scale + offset` (per channel) becomes `x + offset / scale`
   with `scale` folded into `conv1`'s kernel: one add instead of a multiply
@@ -40,34 +40,10 @@ import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
-from keras_shufflenet.export import _deploy_v2
+from keras_shufflenet.export import _deploy_v2, _graph, _mirror
 from keras_shufflenet.export._channels import ChannelGather
+from keras_shufflenet.export._layers import ChannelOffset, Removed
 from keras_shufflenet.layers import ChannelShuffle
-
-
-@keras.saving.register_keras_serializable(package="keras_shufflenet")
-class ChannelOffset(keras.layers.Layer):
-    """Adds a constant per-channel offset (the deploy form of preprocessing)."""
-
-    def __init__(self, offset, **kwargs):
-        super().__init__(**kwargs)
-        self.offset = [float(v) for v in np.ravel(offset)]
-
-    def call(self, inputs):
-        x = keras.ops.cast(inputs, self.compute_dtype)
-        offset = np.asarray(self.offset, "float32")
-        _, height, width, channels = x.shape
-        if height is None or width is None:
-            return x + keras.ops.convert_to_tensor(offset, dtype=self.compute_dtype)
-        rows = keras.ops.reshape(x, (-1, height, width * channels))
-        rows = rows + keras.ops.convert_to_tensor(np.tile(offset, width), dtype=self.compute_dtype)
-        return keras.ops.reshape(rows, (-1, height, width, channels))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "offset": self.offset}
 
 
 # LiteRT's GPU accelerator (ai-edge-litert 2.3, WebGPU on Mesa lavapipe 25) kills
@@ -97,17 +73,6 @@ class GroupwiseConv2D(layers.Conv2D):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
-class _Removed(layers.Layer):
-    """Stands where a rewrite removed a layer (its work now done elsewhere);
-    takes the `mask` a BatchNormalization's call records."""
-
-    def call(self, inputs, mask=None):
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
 def _gpu_unsafe_groups(layer):
     """Whether `layer` is a grouped convolution LiteRT's GPU accelerator cannot compile."""
     if not isinstance(layer, layers.Conv2D) or isinstance(layer, layers.DepthwiseConv2D):
@@ -135,22 +100,6 @@ def _fold_batch_norm_into(conv, readers, weights):
 def _shuffle_permutation(channels, groups):
     """`perm` with `shuffled[..., k] == x[..., perm[k]]` (paper order)."""
     return np.arange(channels).reshape(groups, channels // groups).T.ravel()
-
-
-def _consumers(model):
-    """Maps each layer name to the layers that read its output (each layer of
-    a ShuffleNet is called once, so its `input` and `output` are its only ones)."""
-    producer = {}
-    for layer in model.layers:
-        for tensor in keras.tree.flatten(layer.output):
-            producer[id(tensor)] = layer
-    readers = {}
-    for layer in model.layers:
-        if isinstance(layer, layers.InputLayer):
-            continue
-        for tensor in keras.tree.flatten(layer.input):
-            readers.setdefault(producer[id(tensor)].name, []).append(layer)
-    return readers
 
 
 def _absorbs_permutation(layer, readers):
@@ -190,15 +139,6 @@ def _permute_inputs(layer, inverse, readers, weights):
 MAX_GATHER_PIECES = 9
 
 
-def _producers(readers):
-    """Inverts `_consumers`: layer name -> the layers whose outputs it reads."""
-    producers = {}
-    for name, layer_readers in readers.items():
-        for reader in layer_readers:
-            producers.setdefault(reader.name, []).append(name)
-    return producers
-
-
 def _chain(start, readers, kinds):
     """The layers after `start`, one reader each, if they are of `kinds` in
     order (a `None` kind may be absent); else None."""
@@ -220,7 +160,7 @@ def _gather_shuffles(model, readers, weights):
     """Rewrites V1's shuffles between grouped convolutions as gathers;
     returns `{shuffle name: [(start, stop), ...]}` (empty: no op needed)."""
     by_name = {layer.name: layer for layer in model.layers}
-    producers = _producers(readers)
+    producers = _graph.producers(readers)
     gathers = {}
     for shuffle in model.layers:
         if not isinstance(shuffle, ChannelShuffle):
@@ -271,8 +211,13 @@ def _gather_shuffles(model, readers, weights):
 def deployment_model(model, input_shape, split_groups=False):
     """An equivalent model with a batch-1 `input_shape` and the rewrites above
     (`split_groups`: compute the grouped convolutions that LiteRT's GPU
-    accelerator cannot compile group by group)."""
-    readers = _consumers(model)
+    accelerator cannot compile group by group), computed on the mirrored
+    image where the output allows it (`_mirror`: no PAD ops)."""
+    return _mirror.mirrored(_rewritten(model, input_shape, split_groups))
+
+
+def _rewritten(model, input_shape, split_groups):
+    readers = _graph.readers(model)
     weights = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}
     offset = _fold_preprocessing(model, readers, weights)
     inputs = keras.Input(batch_shape=(1, *input_shape), name=model.input.name)
@@ -300,7 +245,7 @@ def deployment_model(model, input_shape, split_groups=False):
 
     def clone(layer):
         if layer.name in dropped:
-            return _Removed(name=layer.name)
+            return Removed(name=layer.name)
         if isinstance(layer, layers.AveragePooling2D) and layer.padding == "valid":
             return layers.DepthwiseConv2D(
                 layer.pool_size, strides=layer.strides, use_bias=False, name=layer.name
