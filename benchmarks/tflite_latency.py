@@ -9,8 +9,9 @@ would pick instead: torchvision's `shufflenet_v2_x1_0` quantized to full int8
 by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
 every file on one thread, batch 1, with both of LiteRT's runners: the
 `litert-benchmark` command (a `CompiledModel`) and the `Interpreter` most apps
-call, interleaving the models round by round. Prints a markdown table and
-writes it, with the raw numbers, under artifacts/benchmarks/.
+call, interleaving the models round by round. A ratio to MobileNetV2 (or to
+the peer) is the median over rounds of that round's ratio. Prints a markdown
+table and writes it, with the raw numbers, under artifacts/benchmarks/.
 
     python3 -m benchmarks.tflite_latency --rounds 5 --runs 100
     python3 -m benchmarks.tflite_latency --models published   # the 15 with weights, then the plot
@@ -46,6 +47,7 @@ from benchmarks.plot_latency_accuracy import model_name
 OUT = Path(__file__).resolve().parents[1] / "artifacts" / "benchmarks"
 BASELINE = "MobileNetV2 1.0"
 PEER = "torchvision ShuffleNetV2 1.0x (litert-torch)"
+OURS = ("ShuffleNetV2 1.0x", "int8")
 TIMERS = {"litert-benchmark": benchmark_local, "interpreter": benchmark_interpreter}
 # The issue's selection: every V2 width and V1 g3 1.0x.
 DEFAULT_MODELS = ("v2", 0.5, None), ("v2", 1.0, None), ("v2", 1.5, None), ("v2", 2.0, None), (
@@ -147,18 +149,23 @@ def export_all(folder, quantizations, models, reuse=False):
 
 
 def measure(files, rounds, runs, threads):
-    """`{timer: {model: median latency}}` over `rounds` rounds, in each of
-    which every model is timed by each timer in turn."""
-    medians = {timer: {key: [] for key in files} for timer in TIMERS}
+    """`{timer: {model: [latency of each round]}}`: in each round every model
+    is timed by each timer in turn, ShuffleNetV2 1.0x int8, MobileNetV2 and
+    the peer first and next to each other, so that their ratios compare
+    runs a few seconds apart on a machine whose speed drifts."""
+    order = sorted(files, key=lambda key: key not in (OURS, (BASELINE, "int8"), (PEER, "int8")))
+    times = {timer: {key: [] for key in files} for timer in TIMERS}
     for _ in range(rounds):
-        for key, path in files.items():
+        for key in order:
             for timer, run in TIMERS.items():
-                result = run(path, num_threads=threads, num_runs=runs, warmup_runs=10)
-                medians[timer][key].append(result.median_ms)
-    return {
-        timer: {key: statistics.median(values) for key, values in by_model.items()}
-        for timer, by_model in medians.items()
-    }
+                result = run(files[key], num_threads=threads, num_runs=runs, warmup_runs=10)
+                times[timer][key].append(result.median_ms)
+    return times
+
+
+def median_ratio(numerators, denominators):
+    """The median over rounds of one round's ratio."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
 def main():
@@ -174,21 +181,22 @@ def main():
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
-    latency = measure(files, args.rounds, args.runs, args.threads)
-    base = {timer: latency[timer][(BASELINE, "int8")] for timer in TIMERS}
+    times = measure(files, args.rounds, args.runs, args.threads)
+    latency = {t: {key: statistics.median(v) for key, v in by_model.items()} for t, by_model in times.items()}
+    base = {timer: times[timer][(BASELINE, "int8")] for timer in TIMERS}
+    ratio = {t: {key: median_ratio(v, base[t]) for key, v in by_model.items()} for t, by_model in times.items()}
     header = "| model | format | size (MB) |" + "".join(
         f" {timer} (ms) | ratio to int8 MobileNetV2 |" for timer in TIMERS
     )
     rows = [header, "|---|---|---:|" + "---:|---:|" * len(TIMERS)]
     for (name, quantization), path in files.items():
         cells = "".join(
-            f" {latency[t][(name, quantization)]:.2f} | {latency[t][(name, quantization)] / base[t]:.3f} |"
+            f" {latency[t][(name, quantization)]:.2f} | {ratio[t][(name, quantization)]:.3f} |"
             for t in TIMERS
         )
         rows.append(f"| {name} | {quantization} | {path.stat().st_size / 2**20:.2f} |{cells}")
     table = "\n".join(rows)
     print(table)
-    ours = ("ShuffleNetV2 1.0x", "int8")
     record = {
         "threads": args.threads,
         "rounds": args.rounds,
@@ -196,18 +204,19 @@ def main():
         "results": [
             {"model": n, "format": q, "size_bytes": files[(n, q)].stat().st_size,
              **{f"median_ms_{t}": latency[t][(n, q)] for t in TIMERS},
+             **{f"ratio_to_mobilenetv2_int8_{t}": ratio[t][(n, q)] for t in TIMERS},
              # The plot and older readers take litert-benchmark's figure.
              "median_ms": latency["litert-benchmark"][(n, q)]}
             for (n, q) in files
         ],
     }  # fmt: skip
     for timer in TIMERS:
-        if ours in files:
-            ratio = latency[timer][ours] / base[timer]
-            record[f"ratio_v2_1x_int8_to_mobilenetv2_int8_{timer}"] = ratio
-            print(f"{timer}: ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {ratio:.3f}", end="")
+        if OURS in files:
+            to_base = ratio[timer][OURS]
+            record[f"ratio_v2_1x_int8_to_mobilenetv2_int8_{timer}"] = to_base
+            print(f"{timer}: ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {to_base:.3f}", end="")
             if (PEER, "int8") in files:
-                to_peer = latency[timer][ours] / latency[timer][(PEER, "int8")]
+                to_peer = median_ratio(times[timer][OURS], times[timer][(PEER, "int8")])
                 record[f"ratio_v2_1x_int8_to_peer_{timer}"] = to_peer
                 print(f", / {PEER} = {to_peer:.3f}", end="")
             print()
