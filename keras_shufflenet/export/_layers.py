@@ -30,7 +30,6 @@ class ChannelOffset(keras.layers.Layer):
         return {**super().get_config(), "offset": self.offset}
 
 
-
 class Removed(layers.Layer):
     """Stands where a rewrite removed a layer (its work now done elsewhere);
     takes the `mask` a BatchNormalization's call records."""

@@ -1,4 +1,4 @@
-"""Mirrored inference: the int8 deploy graph without padding ops.
+"""Mirrored inference: the deploy graph without padding ops.
 
 PyTorch pads a 3x3 window by one pixel on every side. At stride 2 on an even
 size the last padded pixel is never read, so the reference pads before the
