@@ -3,10 +3,10 @@
 `.tflite` models run image by image through the LiteRT interpreter (int8 and
 uint8 inputs quantized with their scale and zero point, outputs
 dequantized); `.onnx` models through onnxruntime; Keras models directly.
+Which runner takes which file is a row of `keras_shufflenet._formats.FORMATS`.
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 
