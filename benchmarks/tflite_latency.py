@@ -38,8 +38,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_shufflenet import models  # noqa: E402
-from keras_shufflenet.cli._options import spec_for  # noqa: E402
+from keras_shufflenet import models, options  # noqa: E402
 from keras_shufflenet.runtime import benchmark_interpreter, benchmark_local  # noqa: E402
 from keras_shufflenet.export import export_tflite  # noqa: E402
 from benchmarks.plot_latency_accuracy import model_name
@@ -50,8 +49,7 @@ PEER = "torchvision ShuffleNetV2 1.0x (litert-torch)"
 OURS = ("ShuffleNetV2 1.0x", "int8")
 TIMERS = {"litert-benchmark": benchmark_local, "interpreter": benchmark_interpreter}
 # The selection: every V2 width and V1 g3 1.0x.
-DEFAULT_MODELS = ("v2", 0.5, None), ("v2", 1.0, None), ("v2", 1.5, None), ("v2", 2.0, None), (
-    "v1", 1.0, 3)
+DEFAULT_MODELS = (*(("v2", alpha, None) for alpha in models.V2_ALPHAS), ("v1", 1.0, 3))
 
 
 def shufflenets(selection):
@@ -61,7 +59,7 @@ def shufflenets(selection):
     keys = DEFAULT_MODELS if selection == "default" else [entry.key for entry in REGISTRY]
     builders = {}
     for version, alpha, groups in keys:
-        spec = spec_for(version, alpha, groups)
+        spec = options.spec_for(version, alpha, groups)
         builders[model_name(version, alpha, groups)] = (
             lambda spec=spec: models.build_model(spec, weights=None)
         )

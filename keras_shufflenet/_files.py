@@ -51,6 +51,11 @@ def atomic_output(path, suffix=None):
         os.replace(staged, path)
 
 
+def size_mb(path):
+    """The size of `path` in MB of 2**20 bytes (as `litert-benchmark` reports sizes)."""
+    return Path(path).stat().st_size / 2**20
+
+
 def megabytes(path):
-    """The size of `path` as people read it: `"1.23 MB"` (2**20 bytes)."""
-    return f"{Path(path).stat().st_size / 2**20:.2f} MB"
+    """The size of `path` as people read it: `"1.23 MB"`."""
+    return f"{size_mb(path):.2f} MB"

@@ -335,7 +335,7 @@ def test_convert_weights_truncated_checkpoint(tmp_path, v2_checkpoint, capsys):
         (["export", "--output", "{tmp}/m.onnx", "--quantization", "float32"],
          "error: --output must name a .tflite file. Received: --output={tmp}/m.onnx"),
         (["export", "--format", "keras", "--quantization", "float16", "--output", "{tmp}/m.keras"],
-         "error: --quantization only apply to --format tflite. Received: --format=keras"),
+         "error: --quantization only applies to --format tflite. Received: --format=keras"),
         (["export", "--format", "onnx", "--calibration-dir", "{tmp}", "--io-dtype", "uint8",
           "--output", "{tmp}/m.onnx"],
          "error: --calibration-dir, --io-dtype only apply to --format tflite. Received: --format=onnx"),
@@ -344,8 +344,7 @@ def test_convert_weights_truncated_checkpoint(tmp_path, v2_checkpoint, capsys):
         (["export", "--format", "onnx", "--opset", "12", "--output", "{tmp}/m.onnx"],
          "error: `opset` must be an int from 14 to 18 (the opsets tf2onnx supports). Received: opset=12"),
         (["export", "--format", "keras", "--input-size", "96", "--output", "{tmp}/m.keras"],
-         "error: --input-size does not apply to --format keras (the saved model keeps its input "
-         "shape). Received: --input-size=96"),
+         "error: --input-size only applies to --format tflite or onnx. Received: --format=keras"),
         (["export", "--format", "keras", "--output", "{tmp}/missing/m.keras"],
          "error: The folder of the output file does not exist. Received: --output={tmp}/missing/m.keras"),
         (["convert-weights", "{tmp}/absent.pth", "--output", "{tmp}/w.weights.h5"],

@@ -1,5 +1,6 @@
 """TFLite-versus-Keras evaluation on folders of images."""
 
+import types
 
 import numpy as np
 import pytest
@@ -95,6 +96,20 @@ def _expected(tflite_path, keras_model, folder, limit=None):
     }
 
 
+def _evaluate(tflite_path, keras_model, image_dir, **kwargs):
+    """`compare_models` of a Keras model and one `.tflite` file, as the
+    figures these tests check."""
+    comparison = evaluation.compare_models(keras_model, [tflite_path], image_dir, **kwargs)
+    keras_score, score = comparison.scores
+    return types.SimpleNamespace(
+        images=comparison.images, labeled=comparison.labeled,
+        label_source=comparison.label_source, input_type=score.kind.removeprefix("tflite "),
+        top1_agreement=score.agreement, mean_abs_error=score.mean_abs_error,
+        max_abs_error=score.max_abs_error, keras_top1=keras_score.top1, tflite_top1=score.top1,
+        row=comparison.table().splitlines()[-1].split(),  # name, kind (2 words), figures
+    )  # fmt: skip
+
+
 def _assert_reports(result, expected):
     for key in ("top1_agreement", "keras_top1", "tflite_top1"):
         assert getattr(result, key) == pytest.approx(expected[key], abs=1e-12), key
@@ -108,7 +123,7 @@ def test_float_tflite_agrees_with_keras(tiny_tflite, keras_model, class_folders)
     # figures would not depend on the labels).
     assert len(set(expected["keras_out"].argmax(-1))) == 2
     _save_images(class_folders, 1, seed=3)  # a loose image: evaluated, no label
-    result = evaluation.evaluate_tflite(
+    result = _evaluate(
         tiny_tflite["float.tflite"],
         keras_model,
         class_folders,
@@ -122,7 +137,7 @@ def test_float_tflite_agrees_with_keras(tiny_tflite, keras_model, class_folders)
     assert result.mean_abs_error < 1e-5 and result.max_abs_error < 1e-4
     assert result.keras_top1 == pytest.approx(expected["keras_top1"], abs=1e-12)
     assert result.tflite_top1 == result.keras_top1
-    assert "top-1 agreement:    100.00%" in result.summary()
+    assert result.row[5] == "100.00%"  # the table's top-1 agreement
 
 
 @pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
@@ -139,7 +154,7 @@ def test_int8_tflite_figures_are_those_of_the_quantized_model(
     assert in_scale == pytest.approx(1.0, rel=0.02)
     assert in_zero == (-128 if io_dtype == "int8" else 0)
 
-    result = evaluation.evaluate_tflite(path, keras_model, class_folders, resize=RESIZE, crop=CROP)
+    result = _evaluate(path, keras_model, class_folders, resize=RESIZE, crop=CROP)
     assert result.images == 6 and result.labeled == 6 and result.label_source == "folders"
     assert result.input_type == io_dtype
     _assert_reports(result, expected)
@@ -171,21 +186,21 @@ def test_a_model_without_preprocessing_gets_normalised_images(keras_model, tmp_p
     for image, answer in zip(paths, answers):
         (tmp_path / "labelled" / f"class_{answer}").mkdir(parents=True, exist_ok=True)
         image.rename(tmp_path / "labelled" / f"class_{answer}" / f"{image.parent.name}{image.name}")
-    result = evaluation.evaluate_tflite(path, bare, tmp_path / "labelled", resize=RESIZE, crop=CROP)
+    result = _evaluate(path, bare, tmp_path / "labelled", resize=RESIZE, crop=CROP)
     assert result.labeled == 8 and result.keras_top1 == result.tflite_top1 == 1.0
     assert result.top1_agreement == 1.0 and result.max_abs_error < 1e-4
 
 
 def test_flat_folder_and_limit(tiny_tflite, keras_model, tmp_path):
     _save_images(tmp_path / "flat", 4, seed=4)
-    result = evaluation.evaluate_tflite(
+    result = _evaluate(
         tiny_tflite["float.tflite"], keras_model, tmp_path / "flat",
         resize=RESIZE, crop=CROP, limit=3,
     )  # fmt: skip
     assert result.images == 3 and result.labeled == 0
     assert result.label_source is None
     assert result.keras_top1 is None and result.tflite_top1 is None
-    assert "top-1 Keras" not in result.summary()
+    assert result.row[3:5] == ["-", "-"]  # no top-1, top-5 in the table
 
 
 def test_class_labels():
@@ -222,19 +237,19 @@ def test_errors(tiny_tflite, keras_model, class_folders, tmp_path):
     (empty / "cats").mkdir(parents=True)
     (empty / "notes.txt").write_text("no images here")
     with pytest.raises(ValueError, match="No images .* found in .*empty"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tiny_tflite["float.tflite"], keras_model, empty, crop=CROP
         )
     with pytest.raises(ValueError, match="image folder does not exist"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tiny_tflite["float.tflite"], keras_model, tmp_path / "nowhere", crop=CROP
         )
     with pytest.raises(ValueError, match="takes 64x64 images but `crop` is 224"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tiny_tflite["float.tflite"], keras_model, class_folders
         )
     with pytest.raises(FileNotFoundError, match="missing.tflite"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tmp_path / "missing.tflite", keras_model, class_folders
         )
     junk = tmp_path / "junk.tflite"
@@ -242,10 +257,10 @@ def test_errors(tiny_tflite, keras_model, class_folders, tmp_path):
     with pytest.raises(
         ValueError, match="junk.tflite' could not be loaded as a TFLite"
     ):
-        evaluation.evaluate_tflite(junk, keras_model, class_folders, crop=CROP)
+        _evaluate(junk, keras_model, class_folders, crop=CROP)
     (class_folders / "dogs" / "broken.jpg").write_text("not a picture")
     with pytest.raises(ValueError, match="broken.jpg"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tiny_tflite["float.tflite"],
             keras_model,
             class_folders,
@@ -253,7 +268,7 @@ def test_errors(tiny_tflite, keras_model, class_folders, tmp_path):
             crop=CROP,
         )
     with pytest.raises(ValueError, match="limit=0"):
-        evaluation.evaluate_tflite(
+        _evaluate(
             tiny_tflite["float.tflite"], keras_model, class_folders, crop=CROP, limit=0
         )
 

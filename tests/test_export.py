@@ -183,7 +183,7 @@ def test_representative_data_as_dataset_and_folder(tmp_path):
 def test_calibration_folder_skips_files_that_are_not_images(tmp_path):
     from PIL import Image
 
-    from keras_shufflenet.export import representative_images
+    from keras_shufflenet.export._calibration import representative_images
 
     data = _pixels(10).astype("uint8")
     folder = tmp_path / "photos"

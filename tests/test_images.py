@@ -100,11 +100,11 @@ def test_crop_larger_than_resize(tmp_path):
 
 
 def test_one_resize_rule_for_other_crops():
-    from keras_shufflenet.cli import _options
+    from keras_shufflenet import options
     from keras_shufflenet.models import v2_spec
 
     assert images.resize_for_crop(160) == 182  # 160 * 256 / 224 = 182.9, floored as timm does
     assert images.resize_for_crop(224) == 256 and images.resize_for_crop(100, 100, 100) == 100
-    assert _options.eval_size(v2_spec(1.0), "imagenet", crop=160) == (182, 160)
-    assert _options.eval_size(v2_spec(2.0), "imagenet", crop=160) == (165, 160)  # 232/224
-    assert _options.eval_size(v2_spec(2.0), "imagenet") == (232, 224)
+    assert options.eval_size(v2_spec(1.0), "imagenet", crop=160) == (182, 160)
+    assert options.eval_size(v2_spec(2.0), "imagenet", crop=160) == (165, 160)  # 232/224
+    assert options.eval_size(v2_spec(2.0), "imagenet") == (232, 224)

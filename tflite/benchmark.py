@@ -11,37 +11,17 @@ On the phone this pushes the model and `benchmark_model` to
 
 from absl import app, flags
 
-from keras_shufflenet import cli
-from keras_shufflenet.cli import _benchmark, _options
+from keras_shufflenet import cli, options
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Comma-separated .tflite files.")
-flags.DEFINE_list("threads", ["1"], "Comma-separated CPU thread counts, one row each.")
-_options.define_flags((_benchmark.RUNS, _benchmark.WARMUP, _benchmark.JSON_OUT))
-flags.DEFINE_string("accelerator", "cpu", "LiteRT accelerator here: cpu or gpu.")
-flags.DEFINE_bool("adb", False, "Run on an Android device with benchmark_model.")
-flags.DEFINE_string("benchmark_binary", None, "benchmark_model binary for the device (--adb).")
-flags.DEFINE_string("serial", None, "adb device serial (--adb).")
-flags.DEFINE_bool("gpu", False, "GPU delegate (--adb).")
-flags.DEFINE_bool("nnapi", False, "NNAPI delegate (--adb).")
-flags.DEFINE_bool("xnnpack", True, "XNNPACK delegate (--adb).")
-flags.DEFINE_bool("op_profiling", False, "Per-operator profile (--adb).")
+options.define_flags(options.BENCHMARK_OPTIONS)
 
 
 def _benchmark_flags():
-    try:
-        threads = [int(t) for t in FLAGS.threads]
-    except ValueError:
-        raise ValueError(f"--threads must be integers. Received: --threads={FLAGS.threads}") from None
     if not FLAGS.models:
         raise ValueError("--models must name at least one .tflite file. Received: --models=None")
-    return _benchmark.benchmark(
-        FLAGS.models, threads=threads, runs=FLAGS.runs, warmup=FLAGS.warmup,
-        accelerator=FLAGS.accelerator, adb=FLAGS.adb,
-        benchmark_binary=FLAGS.benchmark_binary, serial=FLAGS.serial, gpu=FLAGS.gpu,
-        nnapi=FLAGS.nnapi, xnnpack=FLAGS.xnnpack, op_profiling=FLAGS.op_profiling,
-        json_out=FLAGS.json_out,
-    )  # fmt: skip
+    return cli.benchmark(FLAGS.models, **options.values(FLAGS, options.BENCHMARK_OPTIONS))
 
 
 def main(argv):

@@ -12,18 +12,17 @@ pixels in [0, 255]; see `keras_shufflenet.export_tflite`. The same as
 
 from absl import app, flags
 
-from keras_shufflenet import cli
-from keras_shufflenet.cli import _export, _options
+from keras_shufflenet import cli, options
 
 FLAGS = flags.FLAGS
-_options.define_flags(_export.EXPORT_OPTIONS, quantization="int8", io_dtype="int8")
+options.define_flags(options.EXPORT_OPTIONS, quantization="int8", io_dtype="int8")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    options = _options.values(FLAGS, _export.EXPORT_OPTIONS)
-    return cli.run_reporting_errors(lambda: print(_export.export(format="tflite", **options)))
+    values = options.values(FLAGS, options.EXPORT_OPTIONS)
+    return cli.run_reporting_errors(lambda: print(cli.export(format="tflite", **values)))
 
 
 if __name__ == "__main__":

@@ -11,21 +11,18 @@ n01440764 give ImageNet labels). The same as `keras-shufflenet evaluate`.
 
 from absl import app, flags
 
-from keras_shufflenet import cli
-from keras_shufflenet.cli import _evaluate, _options
+from keras_shufflenet import cli, options
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "Comma-separated .tflite and .onnx files.")
-_options.define_flags(_evaluate.EVALUATE_OPTIONS)
+options.define_flags(options.EVALUATE_OPTIONS)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    options = _options.values(FLAGS, _evaluate.EVALUATE_OPTIONS)
-    return cli.run_reporting_errors(
-        lambda: print(_evaluate.evaluate(FLAGS.models or [], **options))
-    )
+    values = options.values(FLAGS, options.EVALUATE_OPTIONS)
+    return cli.run_reporting_errors(lambda: print(cli.evaluate(FLAGS.models or [], **values)))
 
 
 if __name__ == "__main__":

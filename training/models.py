@@ -14,8 +14,7 @@ import os
 
 import keras
 
-from keras_shufflenet import models
-from training import checkpointing
+from keras_shufflenet import distribute, models
 
 HEAD = "predictions"
 
@@ -68,8 +67,8 @@ def save(model, out_dir, stem="model"):
         "keras": os.path.join(out_dir, f"{stem}.keras"),
         "weights": os.path.join(out_dir, f"{stem}.weights.h5"),
     }
-    checkpointing.atomic_save(model.save, paths["keras"])
-    checkpointing.atomic_save(model.save_weights, paths["weights"])
+    distribute.save_atomically(model.save, paths["keras"])
+    distribute.save_atomically(model.save_weights, paths["weights"])
     return paths
 
 

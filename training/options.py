@@ -1,6 +1,6 @@
 """absl flags shared by the training programs, and what they turn into.
 
-The model options are the library's (`keras_shufflenet.cli._options`), as in
+The model options are the library's (`keras_shufflenet.options`), as in
 the `keras-shufflenet` command and the programs in tflite/.
 """
 
@@ -8,14 +8,14 @@ import os
 
 from absl import flags
 
-from keras_shufflenet.cli import _options
+from keras_shufflenet import options
 from training import data
 
 FLAGS = flags.FLAGS
 
 
 def define_model_flags(weights="none"):
-    _options.define_flags(_options.MODEL_OPTIONS, weights=weights)
+    options.define_flags(options.MODEL_OPTIONS, weights=weights)
     flags.DEFINE_integer("image_size", 224, "Training crop and model input size.")
 
 
@@ -47,17 +47,17 @@ def define_data_flags():
 
 
 def spec():
-    return _options.spec_for(FLAGS.model, FLAGS.alpha, FLAGS.groups)
+    return options.spec_for(FLAGS.model, FLAGS.alpha, FLAGS.groups)
 
 
 def weights():
-    return _options.parse_weights(FLAGS.weights)
+    return options.parse_weights(FLAGS.weights)
 
 
 def eval_size(weights_value=None):
     """`(resize, crop)`: the flags, else the weights' metadata scaled to --image_size."""
     crop = FLAGS.eval_crop or FLAGS.image_size
-    return _options.eval_size(spec(), weights_value, crop=crop, resize=FLAGS.eval_resize)
+    return options.eval_size(spec(), weights_value, crop=crop, resize=FLAGS.eval_resize)
 
 
 def data_config(weights_value=None):

@@ -75,8 +75,7 @@ def main(argv):
     del argv
     from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
-    from keras_shufflenet.quantization import quantize_model
-    from keras_shufflenet.quantization._imports import tf_keras
+    from keras_shufflenet.quantization import quantize_model, tf_keras
     from training import checkpointing, data
 
     tf_keras.utils.set_random_seed(FLAGS.seed)

@@ -135,8 +135,7 @@ def fine_tune_qat(model, config, calibration):
     """QAT model of `model`, its activation ranges calibrated on the
     `calibration` images, fine-tuned with a small constant learning rate on
     the next `qat_epochs` training sets."""
-    from keras_shufflenet.quantization import quantize_model
-    from keras_shufflenet.quantization._imports import tf_keras
+    from keras_shufflenet.quantization import quantize_model, tf_keras
 
     qat_model = quantize_model(model, representative_data=calibration)
     qat_model.compile(

@@ -18,7 +18,7 @@ import os
 
 import tensorflow as tf
 
-from keras_shufflenet import _compat
+from keras_shufflenet import distribute
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -50,7 +50,7 @@ def make_strategy(name="default", devices=None, tpu=None):
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
         )
-        _compat.average_scalar_logs_across_workers()
+        distribute.average_logs_across_workers()
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     return _tpu_strategy(tpu)
 
@@ -71,17 +71,6 @@ def _tpu_strategy(tpu):
     return tf.distribute.TPUStrategy(resolver)
 
 
-def build_before_fit(model, input_shape, num_classes):
-    """Builds `model`'s optimizer, loss and metrics from shapes, for
-    `multi_worker` (see `_compat.build_before_fit`). Call inside the
-    strategy's scope, after `compile`."""
-    import numpy as np
-
-    x = np.zeros((1, *input_shape), "float32")
-    y = np.zeros((1, num_classes), "float32")
-    _compat.build_before_fit(model, data_batch=(x, y))
-
-
 def task(strategy):
     """`(task_type, task_id, is_chief)` of this process in its cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -96,4 +85,4 @@ def task(strategy):
     return task_type, task_id, is_chief
 
 
-__all__ = ["STRATEGIES", "build_before_fit", "make_strategy", "split_cpu", "task"]
+__all__ = ["STRATEGIES", "make_strategy", "split_cpu", "task"]

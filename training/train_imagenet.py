@@ -72,11 +72,12 @@ def _recipe():
 def _callbacks(run_dir, steps_per_epoch, validate):
     import keras
 
-    from training import checkpointing, tensorboard_logs
+    from keras_shufflenet import distribute
+    from training import tensorboard_logs
 
     monitor = "val_top1" if validate else "top1"
     return [
-        checkpointing.ResumableBackup(os.path.join(run_dir, "backup"), steps_per_epoch),
+        distribute.ResumableBackup(os.path.join(run_dir, "backup"), steps_per_epoch),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, "checkpoints", "last.weights.h5"), save_weights_only=True
         ),
@@ -103,6 +104,7 @@ def main(argv):
 
     import keras
 
+    from keras_shufflenet import distribute
     from training import bn_recalibration, checkpointing, data, models, recipe
 
     task_type, task_id, is_chief = strategies.task(strategy)
@@ -133,7 +135,7 @@ def main(argv):
         jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
         recipe.compile_model(model, training_recipe, steps, FLAGS.num_classes, jit_compile=jit)
         if FLAGS.strategy == "multi_worker":
-            strategies.build_before_fit(
+            distribute.build_before_fit(
                 model, (FLAGS.image_size, FLAGS.image_size, 3), FLAGS.num_classes
             )
     callbacks = _callbacks(run_dir, steps, validate)

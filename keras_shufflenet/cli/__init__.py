@@ -1,6 +1,11 @@
 """The `keras-shufflenet` command: classify, list, export, convert weights,
 benchmark, evaluate. One module per subcommand; the options they share are
-defined once in `_options`."""
+defined once in `keras_shufflenet.options`.
+
+The subcommands that other front ends (`tflite/`) run are functions here:
+`export`, `evaluate` and `benchmark` take the options' values as keyword
+arguments and return the text the command prints; `run_reporting_errors`
+runs one as the command does (one `error:` line, an exit code)."""
 
 import argparse
 import os
@@ -14,11 +19,13 @@ from keras_shufflenet.cli import (
     _export,
     _info,
     _native_logs,
-    _options,
     _predict,
 )
+from keras_shufflenet.cli._benchmark import benchmark
+from keras_shufflenet.cli._evaluate import evaluate
+from keras_shufflenet.cli._export import export
 
-EXAMPLES = r"""examples:
+_EXAMPLES = r"""examples:
   keras-shufflenet predict cat.jpg dog.png
   keras-shufflenet predict cat.jpg --model v2 --alpha 2.0 --top 3
   keras-shufflenet predict cat.jpg --model v1 --groups 8 --alpha 1.0
@@ -53,23 +60,31 @@ exit codes:
 Errors print one "error: ..." line on stderr; a failed command writes no output file.
 """
 
-COMMANDS = (_predict, _info, _export, _convert_weights, _benchmark, _evaluate)
+_COMMANDS = (_predict, _info, _export, _convert_weights, _benchmark, _evaluate)
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one `error:` line (exit 2),
+    like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser():
-    parser = _options.OneLineErrorParser(
+    parser = _OneLineErrorParser(
         prog="keras-shufflenet",
         description="ShuffleNet V1/V2 for Keras 3: classify images, list the variants, "
         "export to TFLite, ONNX or .keras, convert reference checkpoints, benchmark and "
         "evaluate on phones.",
-        epilog=EXAMPLES,
+        epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show tracebacks and TensorFlow's own log lines"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
+    for command in _COMMANDS:
         command.add_parser(commands)
     return parser
 
@@ -112,4 +127,4 @@ def main(argv=None):
     return run_reporting_errors(lambda: args.run(args), args.verbose)
 
 
-__all__ = ["main", "report", "run_reporting_errors"]
+__all__ = ["benchmark", "evaluate", "export", "main", "report", "run_reporting_errors"]

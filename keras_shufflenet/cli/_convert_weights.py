@@ -1,6 +1,6 @@
 """`keras-shufflenet convert-weights`: a reference torch checkpoint to `.weights.h5`."""
 
-from keras_shufflenet.cli import _options
+from keras_shufflenet import options
 
 DESCRIPTION = (
     "Converts a torchvision (V2) or pytorchcv (V1) checkpoint, or one fine-tuned from "
@@ -16,7 +16,7 @@ def add_parser(commands):
         description=DESCRIPTION,
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="the .pth (or .pt) state dict")
-    _options.add_arguments(p, (_options.MODEL, _options.ALPHA, _options.GROUPS))
+    options.add_arguments(p, (options.MODEL, options.ALPHA, options.GROUPS))
     p.add_argument("--classes", type=int, default=1000, help="classifier size (default: 1000)")
     top = p.add_mutually_exclusive_group()
     top.add_argument("--include-top", dest="include_top", action="store_true", default=True,
@@ -29,11 +29,12 @@ def add_parser(commands):
 
 def run(args):
     """Converts a reference torch checkpoint to a Keras `.weights.h5` file."""
-    from keras_shufflenet import _files, _progress, models, weights
+    from keras_shufflenet import _files, _progress, models
+    from keras_shufflenet.weights import _store
 
-    _files.existing_file(args.checkpoint, weights.TORCH_SUFFIXES, "CHECKPOINT", "torch checkpoint")
+    _files.existing_file(args.checkpoint, _store.TORCH_SUFFIXES, "CHECKPOINT", "torch checkpoint")
     _files.output_path(args.output, (".weights.h5",), "--output")
-    spec = _options.spec_for(args.model, args.alpha, args.groups)
+    spec = options.spec_for(args.model, args.alpha, args.groups)
     bar = _progress.StderrProgbar(2, "step")  # read and convert, then save
     model = models.build_model(
         spec, weights=args.checkpoint, include_top=args.include_top, classes=args.classes

@@ -12,8 +12,8 @@ def add_parser(commands):
 def _all_specs(family):
     from keras_shufflenet import models
 
-    v2 = [models.v2_spec(alpha) for alpha in models.V2_CHANNELS]
-    v1 = [models.v1_spec(g, a) for g in models.V1_CHANNELS for a in models.V1_ALPHAS]
+    v2 = [models.v2_spec(alpha) for alpha in models.V2_ALPHAS]
+    v1 = [models.v1_spec(g, a) for g in models.V1_GROUPS for a in models.V1_ALPHAS]
     return {"v1": v1, "v2": v2, "all": v2 + v1}[family]
 
 
@@ -21,6 +21,7 @@ def _row(spec):
     import keras
 
     from keras_shufflenet import models, weights
+    from keras_shufflenet.models import _complexity
 
     keras.backend.clear_session()
     model = models.build_model(spec, weights=None, input_shape=(224, 224, 3))
@@ -32,8 +33,8 @@ def _row(spec):
         pass
     return (
         spec.default_name,
-        f"{models.count_params(model):,}",
-        f"{models.count_macs(model) / 1e6:.1f}",
+        f"{_complexity.count_params(model):,}",
+        f"{_complexity.count_macs(model) / 1e6:.1f}",
         top1,
         size,
     )

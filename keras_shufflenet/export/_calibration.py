@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_shufflenet import _images
-from keras_shufflenet.models import MIN_SIZE
+from keras_shufflenet.models._builder import MIN_SIZE
 
 MIN_CALIBRATION_IMAGES = 10
 DEFAULT_SIZE = 224

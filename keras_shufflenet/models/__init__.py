@@ -1,27 +1,22 @@
-"""The architectures: specs (tables as data), layers, blocks and the builder.
+"""The ShuffleNet variants as data: each is a spec (`v1_spec`, `v2_spec`) read
+from the channel tables, which `build_model` lays out with the
+`keras.applications` arguments; `spec_from_model` reads a built model's back::
 
-The bottom of the package with `weights`: it imports nothing of ours but the
-weights registry. Users import `ShuffleNetV1`, `ShuffleNetV2` and the rest
-from `keras_shufflenet`; the other subpackages use the names below.
+    for alpha in models.V2_ALPHAS:
+        model = models.build_model(models.v2_spec(alpha), weights=None)
+
+Most users call `keras_shufflenet.ShuffleNetV1`/`ShuffleNetV2` instead. This
+is the bottom of the package with `weights`: it imports nothing of ours but
+the weights registry. Other subpackages import its private modules directly.
 """
 
-from keras_shufflenet.models._applications import ShuffleNetV1, ShuffleNetV2
-from keras_shufflenet.models._blocks import KERAS_LAYERS
-from keras_shufflenet.models._builder import MIN_SIZE, build_model, features, stage_outputs
-from keras_shufflenet.models._complexity import count_macs, count_params
-from keras_shufflenet._imagenet import (
-    MEAN,
-    NUM_CLASSES,
-    STD,
-    class_index,
-    decode_predictions,
-    normalization_constants,
-    preprocess_input,
-)
+from keras_shufflenet.models._builder import build_model
 from keras_shufflenet.models._specs import (
     STAGE_NAMES,
     V1_ALPHAS,
     V1_CHANNELS,
+    V1_GROUPS,
+    V2_ALPHAS,
     V2_CHANNELS,
     ShuffleNetSpec,
     spec_from_model,
@@ -30,28 +25,15 @@ from keras_shufflenet.models._specs import (
 )
 
 __all__ = [
-    "KERAS_LAYERS",
-    "MEAN",
-    "MIN_SIZE",
-    "NUM_CLASSES",
     "STAGE_NAMES",
-    "STD",
-    "ShuffleNetSpec",
-    "ShuffleNetV1",
-    "ShuffleNetV2",
     "V1_ALPHAS",
     "V1_CHANNELS",
+    "V1_GROUPS",
+    "V2_ALPHAS",
     "V2_CHANNELS",
+    "ShuffleNetSpec",
     "build_model",
-    "class_index",
-    "count_macs",
-    "count_params",
-    "decode_predictions",
-    "features",
-    "normalization_constants",
-    "preprocess_input",
     "spec_from_model",
-    "stage_outputs",
     "v1_spec",
     "v2_spec",
 ]

@@ -4,8 +4,8 @@
 import keras
 from keras import layers
 
-from keras_shufflenet import weights as weights_lib
 from keras_shufflenet import _imagenet
+from keras_shufflenet.weights import _registry, _store
 from keras_shufflenet.models import _blocks, _specs
 
 MIN_SIZE = 32
@@ -14,9 +14,9 @@ MIN_SIZE = 32
 def _check_arguments(spec, *, include_top, weights, input_shape, pooling, classes,
                      classifier_activation):
     """Checks arguments in keras.applications' order, before anything is built."""
-    weights_lib.check_weights_argument(weights)
+    _store.check_weights_argument(weights)
     if weights == "imagenet":
-        weights_lib.get_entry(spec)  # raises if this variant has no weights
+        _registry.get_entry(spec)  # raises if this variant has no weights
         if include_top and classes != _imagenet.NUM_CLASSES:
             raise ValueError(
                 'If using `weights="imagenet"` with `include_top=True`, `classes` '
@@ -130,7 +130,7 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, x, name=name or spec.default_name)
     if weights is not None:
-        weights_lib.load_weights(model, spec, weights, features=backbone)
+        _store.load_weights(model, spec, weights, features=backbone)
     return model
 
 

@@ -31,6 +31,10 @@ V1_CHANNELS = {
 V1_STEM_CHANNELS = 24
 V1_ALPHAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
+# What each family's arguments take: the rows of the tables above.
+V2_ALPHAS = tuple(V2_CHANNELS)
+V1_GROUPS = tuple(V1_CHANNELS)
+
 
 @dataclasses.dataclass(frozen=True)
 class ShuffleNetSpec:
@@ -153,7 +157,7 @@ def _check_choice(name, value, choices):
 
 
 def v2_spec(alpha=1.0):
-    """ShuffleNet V2 layout for width `alpha` in {0.5, 1.0, 1.5, 2.0}."""
+    """ShuffleNet V2 layout for width `alpha` (one of `V2_ALPHAS`)."""
     _check_choice("alpha", alpha, V2_CHANNELS)
     conv1, *stages, conv5 = V2_CHANNELS[alpha]
     return V2Spec(
@@ -167,7 +171,7 @@ def v2_spec(alpha=1.0):
 
 
 def v1_spec(groups=3, alpha=1.0):
-    """ShuffleNet V1 layout for `groups` and width `alpha`.
+    """ShuffleNet V1 layout for `groups` (`V1_GROUPS`) and width `alpha` (`V1_ALPHAS`).
 
     Every channel count is scaled by `alpha`, the stem included (as in
     pytorchcv). A unit needs its output and its bottleneck (output / 4)

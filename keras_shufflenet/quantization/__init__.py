@@ -15,7 +15,14 @@ which converts to one integer op (see `_twin`). How each layer is quantized is
 described in `_qat` and `_configs`.
 
 This subpackage is the only place that imports tf_keras and tfmot, and only
-when one of its functions is called: `import keras_shufflenet` needs neither.
+when one of its functions is called, or `tf_keras` is asked for: `import
+keras_shufflenet` needs neither. `tf_keras` is the tf_keras module that QAT
+models are built with (compile and fit them with its optimizers and losses),
+imported with `TF_USE_LEGACY_KERAS` left as it was, so Keras 3 code in the
+same process sees no change::
+
+    from keras_shufflenet.quantization import tf_keras
+    qat_model.compile(optimizer=tf_keras.optimizers.SGD(0.01), loss="categorical_crossentropy")
 """
 
 
@@ -48,7 +55,7 @@ def quantize_model(model, quantize=True, representative_data=None):
     Raises:
         ValueError: if `model` is not a ShuffleNet of this package.
     """
-    from keras_shufflenet.export import representative_images
+    from keras_shufflenet.export._calibration import representative_images
     from keras_shufflenet.quantization import _qat, _twin
 
     images = None
@@ -74,4 +81,12 @@ def quantize_scope():
     return _qat.quantize_scope()
 
 
-__all__ = ["quantize_model", "quantize_scope"]
+def __getattr__(name):
+    if name == "tf_keras":  # on first use: importing it is slow
+        from keras_shufflenet.quantization import _imports
+
+        return _imports.tf_keras
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["quantize_model", "quantize_scope", "tf_keras"]

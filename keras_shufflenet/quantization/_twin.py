@@ -1,6 +1,6 @@
 """Rebuilds a Keras 3 ShuffleNet of this package in tf_keras, weights included.
 
-The twin is laid out by the same `models.features` as the original, from
+The twin is laid out by the same `_builder.features` as the original, from
 tf_keras layers, so it has the same graph and the same layer names; the input,
 `preprocessing`, pooling and `predictions` layers are read off the original.
 
@@ -17,15 +17,15 @@ import types
 
 import numpy as np
 
-from keras_shufflenet import models
+from keras_shufflenet.models import _blocks, _builder, _specs
 from keras_shufflenet.quantization import _layers as twin_layers
 from keras_shufflenet.quantization._imports import tf_keras
 
-# Same names as models.KERAS_LAYERS, taken from tf_keras and from our twins.
+# Same names as _blocks.KERAS_LAYERS, taken from tf_keras and from our twins.
 TF_KERAS_LAYERS = types.SimpleNamespace(
     **{
         name: getattr(twin_layers, name, None) or getattr(tf_keras.layers, name)
-        for name in vars(models.KERAS_LAYERS)
+        for name in vars(_blocks.KERAS_LAYERS)
     }
 )
 
@@ -46,7 +46,7 @@ def _activation_name(model, dense):
 
 def build_twin(model):
     """The tf_keras twin of `model`, with the same float weights."""
-    spec = models.spec_from_model(model)
+    spec = _specs.spec_from_model(model)
     source = {layer.name: layer for layer in model.layers}
     if len(model.inputs) != 1:
         raise _not_supported(model, "it must have one input")
@@ -56,7 +56,7 @@ def build_twin(model):
         x = tf_keras.layers.Conv2D(
             x.shape[-1], 1, trainable=False, name="preprocessing"
         )(x)
-    x = models.features(x, spec, nn=TF_KERAS_LAYERS)
+    x = _builder.features(x, spec, nn=TF_KERAS_LAYERS)
     if "avg_pool" in source:
         x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif "max_pool" in source:

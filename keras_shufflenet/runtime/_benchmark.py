@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import _files
+from keras_shufflenet import _files, _table
 from keras_shufflenet.runtime import _accelerator
 
-MB = 1 << 20
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
 # What adb prints when no device answers; it does not always exit non-zero.
 ADB_ERRORS = re.compile(
@@ -110,10 +109,6 @@ def check_counts(num_threads, num_runs, warmup_runs):
 def check_model_file(model_path):
     """`model_path` as a `Path`: an existing `.tflite` file."""
     return _files.existing_file(model_path, (".tflite",), "model_path", ".tflite model")
-
-
-def _size_mb(path):
-    return path.stat().st_size / MB
 
 
 # ------------------------------------------------------------------ local
@@ -197,7 +192,7 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accel
         latency = report["latency"]
         return BenchmarkResult(
             model=os.fspath(model_path),
-            size_mb=_size_mb(path),
+            size_mb=_files.size_mb(path),
             threads=int(report.get("num_threads", num_threads)),
             median_ms=float(latency["median_ms"]),
             p5_ms=float(latency["p5_ms"]),
@@ -256,7 +251,7 @@ def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5)
     times *= 1e3
     return BenchmarkResult(
         model=os.fspath(model_path),
-        size_mb=_size_mb(path),
+        size_mb=_files.size_mb(path),
         threads=num_threads,
         median_ms=float(np.median(times)),
         p5_ms=float(np.percentile(times, 5)),
@@ -435,7 +430,7 @@ def benchmark_adb(
         parsed["op_profile"] = None
     return BenchmarkResult(
         model=os.fspath(model_path),
-        size_mb=_size_mb(path),
+        size_mb=_files.size_mb(path),
         threads=num_threads,
         median_ms=parsed["median_ms"],
         p5_ms=parsed["p5_ms"],
@@ -470,14 +465,7 @@ def format_table(results):
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row):
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:])]
-        return "  ".join(cells).rstrip()
-
-    lines = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+    lines = _table.aligned(header, rows)
     for r in results:
         if r.note:
             lines.append(

@@ -6,7 +6,6 @@ number of exported files (`.tflite` through the LiteRT interpreter, `.onnx`
 through onnxruntime; see `_runners`), and reports for each its top-1 and
 top-5 accuracy on the labelled images, how often its top-1 class agrees with
 the Keras model's, and the mean and largest output difference.
-`evaluate_tflite` is the same for one `.tflite` file.
 
 Image folders are either flat (no labels) or hold one sub-folder per class:
 
@@ -29,62 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import _imagenet, _images, _progress
+from keras_shufflenet import _formats, _imagenet, _images, _progress, _table
 from keras_shufflenet.runtime import _runners
 
 WNID = re.compile(r"n\d{8}")
 BATCH = 32
 TOP_K = 5
-EXPORT_SUFFIXES = (".tflite", ".onnx")
-
-
-@dataclasses.dataclass
-class EvaluationResult:
-    """TFLite-versus-Keras agreement on a folder of images.
-
-    Attributes:
-        tflite: Path of the `.tflite` model.
-        images: Images evaluated.
-        labeled: Images with a label.
-        label_source: `"imagenet"` (WordNet-id folders), `"folders"` (sorted
-            sub-folder order) or `None`.
-        input_type: The `.tflite` input dtype (`"float32"`, `"int8"`, ...).
-        top1_agreement: Fraction of images whose top-1 class is the same.
-        mean_abs_error: Mean absolute difference of the outputs (dequantized
-            TFLite versus Keras, after the same final activation).
-        max_abs_error: Largest absolute difference.
-        keras_top1: Top-1 accuracy of the Keras model on labeled images, or `None`.
-        tflite_top1: Top-1 accuracy of the `.tflite` model, or `None`.
-    """
-
-    tflite: str
-    images: int
-    labeled: int
-    label_source: str | None
-    input_type: str
-    top1_agreement: float
-    mean_abs_error: float
-    max_abs_error: float
-    keras_top1: float | None = None
-    tflite_top1: float | None = None
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    def summary(self):
-        """A few `name: value` lines for people."""
-        lines = [
-            f"model:              {self.tflite} ({self.input_type} input)",
-            f"images:             {self.images} ({self.labeled} labeled"
-            + (f", labels from {self.label_source})" if self.label_source else ")"),
-            f"top-1 agreement:    {self.top1_agreement * 100:.2f}%",
-            f"mean |error|:       {self.mean_abs_error:.6g}",
-            f"max |error|:        {self.max_abs_error:.6g}",
-        ]
-        if self.keras_top1 is not None:
-            lines.append(f"top-1 Keras:        {self.keras_top1 * 100:.2f}%")
-            lines.append(f"top-1 TFLite:       {self.tflite_top1 * 100:.2f}%")
-        return "\n".join(lines)
 
 
 def class_labels(folder_names, num_classes, class_index=None):
@@ -156,46 +105,6 @@ def find_images(image_dir, num_classes, class_index=None):
             f"of images per class. Received: image_dir={os.fspath(image_dir)!r}"
         )
     return paths, labels, source
-
-
-def evaluate_tflite(
-    tflite_path, keras_model, image_dir, resize=256, crop=224, limit=None
-):
-    """Compares a `.tflite` model with its Keras model on a folder of images.
-
-    Images are loaded with `images.load_image(path, resize, crop)`. Both
-    models get the same input: RGB pixels in [0, 255] for models that
-    normalise inside (`include_preprocessing=True`), otherwise the ImageNet
-    normalisation of `preprocess_input(..., include_preprocessing=False)`.
-    An int8/uint8 `.tflite` input is quantized with its scale and zero point.
-
-    Args:
-        tflite_path: Path of the `.tflite` model (batch 1).
-        keras_model: The Keras model it was converted from (float).
-        image_dir: A folder of images, or of one sub-folder per class.
-        resize: Shorter side before the centre crop. Defaults to `256`.
-        crop: Side of the centre crop; must match the `.tflite` input.
-            Defaults to `224`.
-        limit: Evaluate at most this many images (in sorted order).
-            Defaults to `None` (all).
-
-    Returns:
-        An `EvaluationResult`.
-    """
-    comparison = compare_models(keras_model, [tflite_path], image_dir, resize, crop, limit)
-    keras_score, tflite_score = comparison.scores
-    return EvaluationResult(
-        tflite=os.fspath(tflite_path),
-        images=comparison.images,
-        labeled=comparison.labeled,
-        label_source=comparison.label_source,
-        input_type=tflite_score.kind.removeprefix("tflite "),
-        top1_agreement=tflite_score.agreement,
-        mean_abs_error=tflite_score.mean_abs_error,
-        max_abs_error=tflite_score.max_abs_error,
-        keras_top1=keras_score.top1,
-        tflite_top1=tflite_score.top1,
-    )
 
 
 def tflite_top1(tflite_path, batches, limit=None, num_threads=None):
@@ -270,16 +179,10 @@ class Comparison:
             )  # fmt: skip
             for s in self.scores
         ]
-        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-
-        def line(row):
-            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-            return "  ".join(cells + [c.rjust(w) for c, w in zip(row[2:], widths[2:])])
-
         return "\n".join([
             f"{self.images} images ({self.labeled} labelled{source}), "
             f"resize {self.resize} -> centre crop {self.crop}",
-            line(header), line(["-" * w for w in widths]), *map(line, rows),
+            *_table.aligned(header, rows),
         ])  # fmt: skip
 
 
@@ -322,11 +225,11 @@ def load_class_index(path):
 
 
 def check_model_files(paths):
-    """Each path exists and ends in `.tflite` or `.onnx`."""
+    """Each path exists and is a file of a format that runs (`.tflite`, `.onnx`)."""
     from keras_shufflenet import _files
 
     for path in paths:
-        _files.existing_file(path, EXPORT_SUFFIXES, "model", "exported model")
+        _files.existing_file(path, _formats.RUNNABLE_SUFFIXES, "model", "exported model")
 
 
 def compare_models(keras_model, model_paths, image_dir, resize=256, crop=224, limit=None,
@@ -354,11 +257,11 @@ def compare_models(keras_model, model_paths, image_dir, resize=256, crop=224, li
     num_classes = int(keras_model.output_shape[-1])
     paths, labels, source = find_images(image_dir, num_classes, class_index)
     paths, labels = paths[:limit], labels[:limit]
-    runners = [_runners.runner_for(path) for path in model_paths]
-    _check_input_sizes(keras_model, model_paths, [runner for runner, _ in runners], crop)
+    runners = [_formats.runner_for(path) for path in model_paths]
+    _check_input_sizes(keras_model, model_paths, runners, crop)
     names = ["keras", *(Path(p).name for p in model_paths)]
-    kinds = ["keras", *(kind for _, kind in runners)]
-    calls = [_runners.keras_runner(keras_model), *(runner for runner, _ in runners)]
+    kinds = ["keras", *(runner.kind for runner in runners)]
+    calls = [_runners.keras_runner(keras_model), *runners]
     preprocess = not _runners.has_preprocessing(keras_model)
     top = [[] for _ in calls]
     sums, maxima = np.zeros(len(calls)), np.zeros(len(calls))

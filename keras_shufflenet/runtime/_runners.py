@@ -3,10 +3,10 @@
 `.tflite` models run image by image through the LiteRT interpreter (int8 and
 uint8 inputs quantized with their scale and zero point, outputs
 dequantized); `.onnx` models through onnxruntime; Keras models directly.
+Which runner takes which file is a row of `keras_shufflenet._formats.FORMATS`.
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +67,8 @@ def has_preprocessing(keras_model):
 class OnnxRunner:
     """onnxruntime on a batch of model inputs."""
 
+    kind = "onnx"
+
     def __init__(self, path):
         try:
             import onnxruntime
@@ -98,15 +100,6 @@ class TFLiteBatches:
 
     def __call__(self, batch):
         return np.stack([self.runner(x[None]) for x in batch])
-
-
-def runner_for(path):
-    """`(callable on a batch of model inputs, kind)` of an exported model file."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        return OnnxRunner(path), "onnx"
-    runner = TFLiteBatches(path)
-    return runner, runner.kind
 
 
 def keras_runner(keras_model):
