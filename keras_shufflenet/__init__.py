@@ -24,6 +24,8 @@ _EXPORTS = {
     "stage_outputs": "keras_shufflenet.models",
     "export_onnx": "keras_shufflenet.export",
     "export_tflite": "keras_shufflenet.export",
+    "load_image": "keras_shufflenet._images",
+    "load_images": "keras_shufflenet._images",
 }
 _SUBPACKAGES = ("export", "layers", "models", "quantization", "runtime", "weights")
 
