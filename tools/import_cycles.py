@@ -8,6 +8,8 @@ module reaches up. tests/test_package.py runs it."""
 import ast, pathlib, sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".") / "keras_shufflenet"
+if not (root / "__init__.py").is_file():
+    sys.exit(f"Expected a checkout that holds keras_shufflenet/__init__.py. Received: {root.parent}")
 mods = {}
 for f in root.rglob("*.py"):
     parts = f.relative_to(root.parent).with_suffix("").parts
