@@ -191,8 +191,8 @@ def docs_session(tmp_path_factory):
 @pytest.fixture
 def keras_home(request, docs_session, monkeypatch):
     """Runs a block in its document's folder, with the session's Keras cache."""
-    document = Path(request.node.example.path)
-    folder = docs_session["root"] / "work" / document.relative_to(ROOT).with_suffix("").as_posix().replace("/", "_")
+    document = Path(request.node.example.path).relative_to(ROOT).with_suffix("")
+    folder = docs_session["root"] / "work" / "_".join(document.parts)  # README, docs_phones, ...
     if not folder.exists():
         _fill_workdir(folder, docs_session["checkpoints"])
     monkeypatch.chdir(folder)
