@@ -13,7 +13,8 @@ from keras_shufflenet.export._deploy import deployment_model
 from keras_shufflenet.export import export_tflite
 from helpers import randomize_batchnorm
 
-# Ops the XNNPACK delegate takes in int8 (FACTS: deployment facts).
+# Ops the XNNPACK delegate takes in int8 (TensorFlow Lite's
+# tensorflow/lite/delegates/xnnpack/README.md, "Quantized operators").
 XNNPACK_INT8_OPS = {
     "ADD", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
     "AVERAGE_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "SPLIT", "TRANSPOSE", "DELEGATE",

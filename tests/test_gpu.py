@@ -4,7 +4,7 @@ fully accelerated and agrees with the CPU interpreter.
 The GPU side runs in a child process (`runtime.run_compiled`): LiteRT's GPU
 accelerator crashes in a process that has imported TensorFlow. Without a GPU
 device these tests skip; CI installs a software one (Mesa lavapipe 25,
-`../shared/tools/vulkan-lavapipe.sh`) and runs them.
+`tools/install-vulkan-lavapipe.sh`) and runs them.
 """
 
 import subprocess

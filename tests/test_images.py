@@ -79,6 +79,16 @@ def test_load_images_stacks_a_batch(tmp_path):
     assert batch.shape == (2, 112, 112, 3) and batch.dtype == np.uint8
 
 
+def test_loading_is_public_at_the_top_level(tmp_path):
+    import keras_shufflenet as ks
+
+    path = _photo_like(tmp_path / "a.png", 300, 200)
+    assert {"load_image", "load_images"} <= set(ks.__all__)
+    np.testing.assert_array_equal(ks.load_image(path, resize=128, crop=112),
+                                  images.load_image(path, resize=128, crop=112))  # fmt: skip
+    assert ks.load_images([path, path], resize=128, crop=112).shape == (2, 112, 112, 3)
+
+
 def test_not_an_image(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("not a picture")

@@ -1,8 +1,13 @@
 """The training recipe of both ShuffleNet papers, as Keras 3 objects.
 
-Defaults (Megvii's reference code, FACTS.md): SGD with momentum 0.9, learning
-rate 0.5 x batch / 1024 decaying linearly to 0 per step, weight decay 4e-5
-on conv/dense kernels only, label smoothing 0.1, 240 epochs.
+Defaults: SGD with momentum 0.9, learning rate 0.5 x batch / 1024 decaying
+linearly to 0 per step, weight decay 4e-5 on conv/dense kernels only, label
+smoothing 0.1, 240 epochs (300k iterations of batch 1024). Sources: the V1
+paper (Zhang et al., 2018, section 4: weight decay 4e-5, learning rate
+decaying linearly from 0.5 to 0, batch 1024, 3 x 10^5 iterations; the V2
+paper, Ma et al., 2018, trains as V1 does) and Megvii's reference code
+(github.com/megvii-model/ShuffleNet-Series, `train.py`: label smoothing 0.1,
+weight decay on parameters of more than one dimension only).
 
 Weight decay is the papers' *coupled* L2 decay: Megvii's code passes
 `weight_decay=4e-5` to PyTorch's SGD for the parameters with more than one

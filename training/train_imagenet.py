@@ -4,7 +4,8 @@
         --train_data='/data/imagenet/train-*' --val_data='/data/imagenet/validation-*' \
         --model=v2 --alpha=1.0 --batch_size=1024 --strategy=mirrored --out_dir=runs/snv2
 
-Defaults are the recipe of both papers (FACTS.md): SGD momentum 0.9,
+Defaults are the recipe of both papers (see `training/recipe.py` for the
+sources: the papers and Megvii's reference code): SGD momentum 0.9,
 learning rate 0.5 x batch / 1024 decaying linearly to 0 per step, L2 weight
 decay 4e-5 on conv/dense kernels, label smoothing 0.1, 240 epochs,
 random-resized-crop 224 + colour jitter 0.4 + flip (`--optimizer=adam` for
