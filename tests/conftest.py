@@ -19,27 +19,50 @@ def isolated_keras_home(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_SHUFFLENET_WEIGHTS_DIR", raising=False)
 
 
+def _shared_folder(tmp_path_factory, name):
+    """A folder under the session's temporary root that every pytest-xdist
+    worker of this run sees (each worker has its own `getbasetemp()`, whose
+    parent is the run's), so that an expensive fixture is made once per run."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory):
     """The suite's one tiny model (`helpers.tiny_model`: a 64x64, 2-class
     ShuffleNetV2 0.5x whose top class changes from image to image), made once
-    per session: `model.keras`, and its exports with `export_tflite`:
-    `float.tflite` (float32), `int8.tflite` and `uint8.tflite` (full int8,
-    int8 or uint8 input and output, calibrated on 16 random images).
-    A dict of paths."""
+    per test run (shared by the xdist workers through a file lock):
+    `model.keras`, and its exports with `export_tflite`: `float.tflite`
+    (float32), `int8.tflite` and `uint8.tflite` (full int8, int8 or uint8
+    input and output, calibrated on 16 random images). A dict of paths."""
+    from filelock import FileLock
+
+    folder = _shared_folder(tmp_path_factory, "tiny_tflite")
+    paths = {
+        "model.keras": folder / "tiny_model.keras",
+        "float.tflite": folder / "tiny_float.tflite",
+        "int8.tflite": folder / "tiny_int8.tflite",
+        "uint8.tflite": folder / "tiny_uint8.tflite",
+    }
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "complete").exists():
+            _make_tiny_tflite(folder, paths)
+            (folder / "complete").touch()
+    return paths
+
+
+def _make_tiny_tflite(folder, paths):
     import numpy as np
 
     from helpers import tiny_model
     from keras_shufflenet.export import export_tflite
 
-    folder = tmp_path_factory.mktemp("tiny_tflite")
+    folder.mkdir(parents=True, exist_ok=True)
     model = tiny_model()
-    paths = {"model.keras": folder / "tiny_model.keras"}
     model.save(paths["model.keras"])
-    paths["float.tflite"] = export_tflite(model, folder / "tiny_float.tflite", "float32")
+    export_tflite(model, paths["float.tflite"], "float32")
     calibration = np.random.default_rng(2).uniform(0, 255, (16, 64, 64, 3)).astype("float32")
     for io_dtype in ("int8", "uint8"):
-        paths[f"{io_dtype}.tflite"] = export_tflite(
-            model, folder / f"tiny_{io_dtype}.tflite", "int8", calibration, io_dtype=io_dtype
-        )
-    return paths
+        export_tflite(model, paths[f"{io_dtype}.tflite"], "int8", calibration, io_dtype=io_dtype)
