@@ -18,7 +18,7 @@ stages of `_deploy_v2`; then `_mirror` removes the PAD ops):
   consumers' weights instead.
 - ShuffleNet V1's shuffle between two grouped 1x1 convolutions (with the
   depthwise convolution between them) becomes slices and one concatenation
-  (`_channels.ChannelGather`): the first convolution writes each of its
+  (`_layers.ChannelGather`): the first convolution writes each of its
   groups' channels sorted by the group of the second that reads them, so
   each (first group, second group) pair is a contiguous slice; the depthwise
   convolution and the second convolution take the new order in their
@@ -41,8 +41,7 @@ from keras import layers
 
 from keras_shufflenet import models
 from keras_shufflenet.export import _deploy_v2, _graph, _mirror
-from keras_shufflenet.export._channels import ChannelGather
-from keras_shufflenet.export._layers import ChannelOffset, Removed
+from keras_shufflenet.export._layers import ChannelGather, ChannelOffset, GroupwiseConv2D, Removed
 from keras_shufflenet.layers import ChannelShuffle
 
 
@@ -51,26 +50,6 @@ from keras_shufflenet.layers import ChannelShuffle
 # group are not a multiple of this (measured: 200->50 and 50->176 in 2 groups
 # crash; 240->60 in 3 and 48->176 in 2 compile).
 GPU_GROUP_MULTIPLE = 4
-
-
-@keras.saving.register_keras_serializable(package="keras_shufflenet")
-class GroupwiseConv2D(layers.Conv2D):
-    """A grouped `Conv2D` computed group by group: split, one convolution per
-    group, concatenate. Same config and weights as the `Conv2D`."""
-
-    def call(self, inputs):
-        parts = keras.ops.split(inputs, self.groups, axis=-1)
-        kernels = keras.ops.split(self.kernel, self.groups, axis=-1)
-        biases = keras.ops.split(self.bias, self.groups) if self.use_bias else [None] * self.groups
-        outputs = []
-        for part, kernel, bias in zip(parts, kernels, biases):
-            y = keras.ops.conv(
-                part, kernel, strides=self.strides, padding=self.padding,
-                dilation_rate=self.dilation_rate,
-            )  # fmt: skip
-            outputs.append(y if bias is None else y + bias)  # fused into each CONV_2D
-        outputs = keras.ops.concatenate(outputs, axis=-1)
-        return self.activation(outputs) if self.activation is not None else outputs
 
 
 def _gpu_unsafe_groups(layer):

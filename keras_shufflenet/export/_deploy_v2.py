@@ -21,7 +21,7 @@ import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
-from keras_shufflenet.export._channels import ChannelSlices, Concatenate
+from keras_shufflenet.export._layers import ChannelConcat, ChannelSlices
 
 
 class Porter:
@@ -106,7 +106,7 @@ def _concatenate(pieces, name):
     if len(pieces) == 1:
         return pieces[0]
     tensors, channels = zip(*pieces)
-    return Concatenate(name=name)(list(tensors)), [c for group in channels for c in group]
+    return ChannelConcat(name=name)(list(tensors)), [c for group in channels for c in group]
 
 
 def _stage(port, x, perm, stage, units, m):

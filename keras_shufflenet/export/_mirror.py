@@ -21,14 +21,20 @@ import keras
 from keras import layers
 
 from keras_shufflenet.export import _graph
-from keras_shufflenet.export._channels import ChannelGather, ChannelSlices, Concatenate
-from keras_shufflenet.export._layers import ChannelOffset, MirrorImage, Removed
+from keras_shufflenet.export._layers import (
+    ChannelConcat,
+    ChannelGather,
+    ChannelOffset,
+    ChannelSlices,
+    MirrorImage,
+    Removed,
+)
 from keras_shufflenet.layers import ChannelShuffle
 
 # Layers that compute each pixel from that pixel alone.
 _PIXELWISE = (
     layers.BatchNormalization, layers.ReLU, layers.Activation, layers.Add, layers.Concatenate,
-    layers.Identity, layers.Dropout, Concatenate, ChannelSlices, ChannelGather, ChannelShuffle,
+    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelGather, ChannelShuffle,
     Removed, ChannelOffset,
 )
 _GLOBAL_POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
