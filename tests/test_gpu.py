@@ -153,7 +153,8 @@ def test_an_op_that_kills_the_gpu_compiler_is_reported(gpu, tmp_path):
 
 
 def test_group_by_group_convolutions_are_exact():
-    from keras_shufflenet.export._deploy import GroupwiseConv2D, deployment_model
+    from keras_shufflenet.export._deploy import deployment_model
+    from keras_shufflenet.export._layers import GroupwiseConv2D
 
     model = randomize_batchnorm(ks.ShuffleNetV1(groups=2, alpha=1.0, weights=None,
                                                 classifier_activation=None), seed=2)  # fmt: skip

@@ -21,14 +21,21 @@ import keras
 from keras import layers
 
 from keras_shufflenet.export import _graph
-from keras_shufflenet.export._channels import ChannelGather, ChannelSlices, Concatenate
-from keras_shufflenet.export._layers import ChannelOffset, MirrorImage, Removed
+from keras_shufflenet.export._graph import Replacement
+from keras_shufflenet.export._layers import (
+    ChannelConcat,
+    ChannelGather,
+    ChannelOffset,
+    ChannelSlices,
+    MirrorImage,
+    Removed,
+)
 from keras_shufflenet.layers import ChannelShuffle
 
 # Layers that compute each pixel from that pixel alone.
 _PIXELWISE = (
     layers.BatchNormalization, layers.ReLU, layers.Activation, layers.Add, layers.Concatenate,
-    layers.Identity, layers.Dropout, Concatenate, ChannelSlices, ChannelGather, ChannelShuffle,
+    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelGather, ChannelShuffle,
     Removed, ChannelOffset,
 )
 _GLOBAL_POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
@@ -94,16 +101,12 @@ def _plan(model):
         elif not isinstance(layer, _PIXELWISE + _GLOBAL_POOLS):
             return None
     # The channels stay reversed up to the first (dense) convolution.
-    layer = model.layers[0]
-    while True:
-        following = readers.get(layer.name, [])
-        if len(following) != 1:
-            return None
-        layer = following[0]
-        if isinstance(layer, layers.Conv2D):  # not a DepthwiseConv2D
-            return (padded, layer.name) if layer.groups == 1 else None
-        if not isinstance(layer, (ChannelOffset, layers.ZeroPadding2D)):
-            return None
+    first_conv = _graph.first_convolution(
+        model.layers[0], readers, through=(ChannelOffset, layers.ZeroPadding2D)
+    )
+    if first_conv is None or first_conv.groups != 1:
+        return None
+    return padded, first_conv.name
 
 
 def mirrored(model):
@@ -114,33 +117,30 @@ def mirrored(model):
         return model
     padded, first_conv = plan
     inputs = keras.Input(batch_shape=model.input.shape, dtype=model.input.dtype, name=model.input.name)
-    mirror = MirrorImage(name="mirror")
+    replacements = _replacements(model, padded, first_conv)
+    return _graph.rewritten(model, inputs, replacements, first=MirrorImage(name="mirror"))
 
-    def clone(layer):
-        config = layer.get_config()
+
+def _replacements(model, padded, first_conv):
+    """Padding removed, the `padded` layers with SAME padding, every kernel
+    flipped, and the first convolution and the offset before it in the
+    reversed channel order."""
+    replaced = {}
+    for layer in model.layers:
         if isinstance(layer, layers.ZeroPadding2D):
-            return Removed(name=layer.name)
+            replaced[layer.name] = Replacement(Removed(name=layer.name))
+            continue
+        config, weights = {}, None
         if layer.name in padded:
             config["padding"] = "same"
         if isinstance(layer, ChannelOffset):
-            config["offset"] = config["offset"][::-1]
-        return layer.__class__.from_config(config)
-
-    def call(layer, *args, **kwargs):
-        if args and args[0] is inputs:
-            args = (mirror(inputs), *args[1:])
-        return layer(*args, **kwargs)
-
-    mirrored_model = keras.models.clone_model(
-        model, input_tensors=inputs, clone_function=clone, call_function=call
-    )
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
+            config["offset"] = layer.offset[::-1]
         if isinstance(layer, _CONVOLUTIONS):
+            weights = layer.get_weights()
             weights[0] = weights[0][::-1, ::-1]
             if layer.name == first_conv:
                 weights[0] = weights[0][:, :, ::-1]
-        mirrored_model.get_layer(layer.name).set_weights(weights)
-    return mirrored_model
+        if config or weights is not None:
+            new_layer = layer.__class__.from_config({**layer.get_config(), **config}) if config else None
+            replaced[layer.name] = Replacement(new_layer, weights)
+    return replaced
