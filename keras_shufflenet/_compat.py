@@ -140,6 +140,19 @@ def set_initial_epoch(model, epoch):
     model._initial_epoch = epoch
 
 
+def tflite_schema():
+    """TensorFlow's generated Python module of the TFLite model schema
+    (`tensorflow.lite.python.schema_py_generated`: `Model`, `ModelT`,
+    `BufferT`, `MetadataT`, `BuiltinOperator`, `TensorType`), with which the
+    export adds metadata to a file and `keras-shufflenet info` reads one.
+    Checked on tensorflow 2.18-2.21."""
+    module = "tensorflow.lite.python.schema_py_generated"
+    purpose = "Reading and writing .tflite files"
+    for name in ("Model", "ModelT", "BufferT", "MetadataT", "BuiltinOperator", "TensorType"):
+        _require(module, name, purpose, "tensorflow 2.18-2.21", ("tensorflow",))
+    return importlib.import_module(module)
+
+
 # ------------------------------------------------------- tf_keras and tfmot
 
 _TFMOT_PACKAGES = ("tensorflow-model-optimization", "tf-keras")

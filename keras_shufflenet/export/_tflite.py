@@ -1,17 +1,22 @@
 """Export to TensorFlow Lite (LiteRT) for phones.
 
 `export_tflite` writes a batch-1 model: float32, float16, dynamic-range or
-full-int8 (every op integer, int8 or uint8 input and output). The graph is
+full-int8 (every op integer, uint8 or int8 input and output). The graph is
 the exact `deploy.deployment_model` of the Keras model, converted with Keras'
 own LiteRT export (TensorFlow backend). A quantization-aware-trained model
 (tf_keras, from `keras_shufflenet.quantization`) converts to full int8 with
-the ranges it learnt. The file appears only when complete.
+the ranges it learnt. Every file carries TFLite model metadata (`_metadata`:
+name, description, licence, the input image and its normalisation, and the
+class names), which MediaPipe Tasks' `ImageClassifier` needs. The file
+appears only when complete.
 """
+
+import os
 
 import keras
 
-from keras_shufflenet import _files, _progress
-from keras_shufflenet.export import _deploy
+from keras_shufflenet import _files, _imagenet, _progress
+from keras_shufflenet.export import _deploy, _metadata, _tflite_file
 from keras_shufflenet.export._calibration import (
     calibration_images,
     check_representative_folder,
@@ -20,10 +25,11 @@ from keras_shufflenet.export._calibration import (
 )
 
 QUANTIZATIONS = ("int8", "float16", "float32", "dynamic")
-IO_DTYPES = ("int8", "uint8")
+IO_DTYPES = ("uint8", "int8")
+HEAD = "predictions"
 
 
-def check_tflite_arguments(quantization="int8", io_dtype="int8", representative_data=None,
+def check_tflite_arguments(quantization="int8", io_dtype="uint8", representative_data=None,
                            needs_data=True):
     """Checks `export_tflite`'s options, before any model is built or converted."""
     if quantization not in QUANTIZATIONS:
@@ -92,7 +98,8 @@ def _convert_qat(model, input_shape, io_dtype):
 
 
 def export_tflite(model, path, quantization="int8", representative_data=None, *,
-                  io_dtype="int8", input_size=None, resize=None, crop=None, progress=False):
+                  io_dtype="uint8", labels=None, input_size=None, resize=None, crop=None,
+                  progress=False):
     """Writes `model` as a batch-1 TensorFlow Lite model.
 
     Args:
@@ -109,8 +116,13 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
             array `(N, H, W, 3)`, a `tf.data.Dataset` of images or batches,
             or a folder of image files (resized to `resize` and centre-cropped
             to `crop`). At least 10 images. Defaults to `None`.
-        io_dtype: `"int8"` or `"uint8"` input and output of an int8 model.
-            Defaults to `"int8"`.
+        io_dtype: `"uint8"` or `"int8"` input and output of an int8 model.
+            `"uint8"` takes the camera's bytes as they are, and is what
+            MediaPipe Tasks accepts. Defaults to `"uint8"`.
+        labels: The class names in output order, written into the file's
+            metadata (its label file). Defaults to `None`: ImageNet's class
+            names for a 1000-class model, else none. A model without its
+            classifier (`include_top=False`) takes none.
         input_size: `H` or `(H, W)` for models built with a flexible input
             size. Defaults to the model's size, else the size of array
             `representative_data`, else 224.
@@ -135,6 +147,7 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         )
     check_tflite_arguments(quantization, io_dtype, representative_data, needs_data=not qat)
     path = _files.output_path(path)
+    labels = class_names(model, labels)
     input_size = size_from_data(model, input_size, representative_data)
     input_shape = input_shape_of(model, input_size)
     calibration = None
@@ -156,4 +169,89 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
                 verbose=False,
                 **_converter_options(quantization, calibration, io_dtype, progress),
             )
+        input_dtype = io_dtype if quantization == "int8" else "float32"
+        metadata = model_metadata(model, quantization, input_dtype, input_shape, labels)
+        files = {_metadata.LABELS_FILE: _metadata.labels_file(labels)} if labels else None
+        staged.write_bytes(_tflite_file.with_metadata(
+            staged.read_bytes(), _metadata.metadata_buffer(metadata), files
+        ))  # fmt: skip
     return path
+
+
+def _has_head(model):
+    return any(layer.name == HEAD for layer in model.layers)
+
+
+def class_names(model, labels=None):
+    """The class names the export writes: `labels` checked against the
+    model, else ImageNet's for a 1000-class classifier, else `None`."""
+    classes = int(model.output_shape[-1])
+    if labels is None:
+        if _has_head(model) and classes == _imagenet.NUM_CLASSES:
+            return tuple(name for _, name in _imagenet.class_index())
+        return None
+    if isinstance(labels, str) or not all(isinstance(name, str) for name in labels):
+        raise ValueError(
+            f"`labels` must be a list of class names (strings). Received: labels={labels!r:.80}"
+        )
+    if not _has_head(model):
+        raise ValueError(
+            "`labels` name the classes of a classifier; this model has no `predictions` "
+            f"head (include_top=False). Received: labels of {len(labels)} classes"
+        )
+    if len(labels) != classes:
+        raise ValueError(
+            f"`labels` must name each of the model's {classes} classes. "
+            f"Received: {len(labels)} labels"
+        )
+    return tuple(labels)
+
+
+def model_metadata(model, quantization, input_dtype, input_shape, labels):
+    """The `_metadata.ModelMetadata` of an export of `model`."""
+    from keras_shufflenet import __version__
+    from keras_shufflenet.models import _specs
+    from keras_shufflenet.weights import _registry
+
+    try:
+        spec = _specs.spec_from_model(model)
+        family = f"{spec.family} ({spec.describe()})"
+    except ValueError:
+        spec, family = None, "A Keras model"
+    weights = getattr(model, "_keras_shufflenet_weights", None)
+    license, origin = "Apache-2.0 (keras-shufflenet); the weights carry their source's terms", (
+        "not recorded"
+    )
+    if weights == "imagenet" and spec is not None:
+        entry = _registry.get_entry(spec)
+        license, origin = entry.terms, f"ImageNet, converted from {entry.source}"
+    elif weights is not None:
+        origin = f"from the file {os.path.basename(str(weights))}"
+    height, width = input_shape[:2]
+    inside = any(layer.name == "preprocessing" for layer in model.layers)
+    mean, std = (0.0,), (1.0,)
+    if not inside:  # the app normalises: (pixel / 255 - mean) / std
+        mean = tuple(255 * m for m in _imagenet.MEAN)
+        std = tuple(255 * s for s in _imagenet.STD)
+    if _has_head(model):
+        output_name = "probability"
+        output = f"scores of {model.output_shape[-1]} classes, {input_dtype}"
+    else:
+        output_name = "features"
+        output = f"features {tuple(model.output_shape[1:])}, {input_dtype}"
+    return _metadata.ModelMetadata(
+        name=model.name,
+        description=f"{family}, {quantization}; weights: {origin}. Exported by keras-shufflenet.",
+        version=__version__,
+        author="keras-shufflenet",
+        license=license,
+        input_description=(
+            f"RGB image, {height}x{width}, {input_dtype}, pixels in [0, 255]"
+            + (" (normalised inside the model)" if inside else "")
+        ),
+        output_name=output_name,
+        output_description=output,
+        mean=mean,
+        std=std,
+        labels=labels,
+    )

@@ -131,6 +131,8 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
     model = keras.Model(inputs, x, name=name or spec.default_name)
     if weights is not None:
         _store.load_weights(model, spec, weights, features=backbone)
+        # Where the weights came from, for the metadata of an export (not saved).
+        model._keras_shufflenet_weights = weights
     return model
 
 

@@ -5,6 +5,12 @@ import dataclasses
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 PYTORCHCV_URL = "https://github.com/osmr/imgclsmob/releases/download/"
+# What each source's weights carry (torchvision's documentation: its pre-trained
+# weights may be subject to the terms of the data they were trained on).
+TORCHVISION_TERMS = (
+    "BSD-3-Clause (torchvision); trained on ImageNet, whose terms of access may apply"
+)
+PYTORCHCV_TERMS = "MIT (pytorchcv); trained on ImageNet, whose terms of access may apply"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +32,10 @@ class WeightsEntry:
         top5: Published ImageNet top-5 accuracy (%).
         resize: Evaluation resize of the shorter side.
         crop: Evaluation centre crop.
+        source: Who publishes the checkpoint, and under which name.
+        terms: The terms the weights carry: their publisher's licence and,
+            as torchvision's documentation says of its pre-trained weights,
+            possibly those of the data they were trained on.
     """
 
     name: str
@@ -42,6 +52,8 @@ class WeightsEntry:
     top5: float
     resize: int = 256
     crop: int = 224
+    source: str = ""
+    terms: str = ""
 
     @property
     def key(self):
@@ -69,6 +81,8 @@ def _torchvision(alpha, checkpoint, params, macs, top1, top5, resize):
         top1=top1,
         top5=top5,
         resize=resize,
+        source=f"torchvision ShuffleNet_V2_X{alpha:.1f}_Weights.IMAGENET1K_V1".replace(".", "_", 1),
+        terms=TORCHVISION_TERMS,
     )
 
 
@@ -87,6 +101,8 @@ def _pytorchcv(name, groups, alpha, params, macs, top1_err, top5_err, sha1, tag)
         macs=macs,
         top1=round(100 - top1_err, 2),
         top5=round(100 - top5_err / 100, 2),
+        source=f"pytorchcv {name}",
+        terms=PYTORCHCV_TERMS,
     )
 
 
