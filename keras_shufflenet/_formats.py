@@ -41,20 +41,22 @@ class Format:
     runner: Callable | None = None
 
 
-def _check_tflite(quantization=None, calibration_dir=None, io_dtype=None, input_size=None):
+def _check_tflite(quantization=None, calibration_dir=None, io_dtype=None, class_index=None,
+                  input_size=None):  # fmt: skip
     from keras_shufflenet.export import _tflite
 
-    _tflite.check_tflite_arguments(quantization or "int8", io_dtype or "int8", calibration_dir)
+    _tflite.check_tflite_arguments(quantization or "int8", io_dtype or "uint8", calibration_dir)
 
 
 def _export_tflite(model, path, resize, crop, quantization=None, calibration_dir=None,
-                   io_dtype=None, input_size=None):  # fmt: skip
+                   io_dtype=None, class_index=None, input_size=None):  # fmt: skip
+    """`class_index`: the class names (`options.class_names`), or `None`."""
     from keras_shufflenet.export import _tflite
 
     quantization = quantization or "int8"
     path = _tflite.export_tflite(
-        model, path, quantization, calibration_dir, io_dtype=io_dtype or "int8",
-        input_size=crop, resize=resize, crop=crop, progress=True,
+        model, path, quantization, calibration_dir, io_dtype=io_dtype or "uint8",
+        labels=class_index, input_size=crop, resize=resize, crop=crop, progress=True,
     )  # fmt: skip
     return path, quantization
 
@@ -98,7 +100,7 @@ FORMATS = {
     format.name: format
     for format in (
         Format("tflite", ".tflite", "batch 1",
-               ("quantization", "calibration_dir", "io_dtype", "input_size"),
+               ("quantization", "calibration_dir", "io_dtype", "class_index", "input_size"),
                _export_tflite, _check_tflite, _tflite_runner),
         Format("onnx", ".onnx", "dynamic batch", ("opset", "input_size"),
                _export_onnx, _check_onnx, _onnx_runner),

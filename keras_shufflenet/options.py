@@ -94,14 +94,22 @@ CALIBRATION_DIR = Option(
     "calibration_dir", str, None, "tflite int8: a folder of representative images", "DIR"
 )
 IO_DTYPE = Option(
-    "io_dtype", str, None, "tflite int8: int8 (default) or uint8 input and output", "{int8,uint8}"
-)
+    "io_dtype", str, None,
+    "tflite int8: uint8 (default: camera bytes, what MediaPipe takes) or int8 input and output",
+    "{uint8,int8}",
+)  # fmt: skip
 OPSET = Option("opset", int, None, "onnx: ONNX opset, 14 to 18 (default: 17)")
 OUTPUT = Option(
     "output", str, None, f"the {_or([f.suffix for f in _formats.FORMATS.values()])} file to write",
     "PATH",
 )  # fmt: skip
-TFLITE_OPTIONS = (QUANTIZATION, CALIBRATION_DIR, IO_DTYPE)
+CLASS_INDEX = Option(
+    "class_index", str, None,
+    "the model's classes in index order: a JSON list, keras.applications' JSON index, or "
+    "one name per line (default: the names saved beside --keras-model, else ImageNet's for "
+    "1000 classes, else, to evaluate, sorted folder names)", "FILE",
+)  # fmt: skip
+TFLITE_OPTIONS = (QUANTIZATION, CALIBRATION_DIR, IO_DTYPE, CLASS_INDEX)
 EXPORT_OPTIONS = (*MODEL_OPTIONS, KERAS_MODEL, *TFLITE_OPTIONS, INPUT_SIZE, OUTPUT)
 
 # -------------------------------------------------------------- evaluate
@@ -110,12 +118,6 @@ IMAGES = Option(
     "images", str, None,
     "folder of images, or of one sub-folder per class (WordNet ids for ImageNet, or the "
     "names of --class-index)", "DIR",
-)  # fmt: skip
-CLASS_INDEX = Option(
-    "class_index", str, None,
-    "the model's classes in index order: a JSON list, keras.applications' JSON index, or "
-    "one name per line (default: WordNet ids for 1000 classes, else sorted folder names)",
-    "FILE",
 )  # fmt: skip
 LIMIT = Option("limit", int, None, "evaluate at most N images", "N")
 EVALUATE_OPTIONS = (IMAGES, CLASS_INDEX, *MODEL_OPTIONS, KERAS_MODEL, RESIZE, CROP, LIMIT)
@@ -296,6 +298,17 @@ def load_model(model="v2", alpha=1.0, groups=3, weights="imagenet", keras_model=
     return saved, resize, crop
 
 
+def class_names(class_index=None, keras_model=None):
+    """The model's class names in index order: those of the `class_index`
+    file, else those saved beside the `keras_model` file (`finetune` writes
+    them), else `None`."""
+    from keras_shufflenet import _class_names
+
+    if class_index is not None:
+        return _class_names.load_class_index(class_index)
+    return _class_names.saved_class_names(keras_model)
+
+
 def _load_saved_model(path):
     import zipfile
 
@@ -352,6 +365,7 @@ __all__ = [
     "XNNPACK",
     "add_arguments",
     "check_model_source",
+    "class_names",
     "define_flags",
     "eval_size",
     "image_size",

@@ -72,14 +72,15 @@ PUBLIC_API = {
         "IMAGES", "INPUT_SIZE", "IO_DTYPE", "JSON_OUT", "KERAS_MODEL", "LIMIT", "MODEL",
         "MODEL_OPTIONS", "NNAPI", "OPSET", "OP_PROFILING", "OUTPUT", "Option", "PHONE_OPTIONS",
         "QUANTIZATION", "RESIZE", "RUNS", "SERIAL", "TFLITE_OPTIONS", "THREADS", "WARMUP",
-        "WEIGHTS", "XNNPACK", "add_arguments", "check_model_source", "define_flags",
+        "WEIGHTS", "XNNPACK", "add_arguments", "check_model_source", "class_names", "define_flags",
         "eval_size", "image_size", "load_model", "parse_weights", "spec_for", "values",
     ],
     "keras_shufflenet.quantization": ["quantize_model", "quantize_scope", "tf_keras"],
     "keras_shufflenet.runtime": [
         "ACCELERATORS", "AcceleratorError", "BenchmarkError", "BenchmarkResult", "Comparison",
         "CompiledRun", "ModelScore", "benchmark_adb", "benchmark_interpreter",
-        "benchmark_local", "compare_models", "load_class_index", "run_compiled", "tflite_top1",
+        "benchmark_local", "compare_models", "load_class_index", "run_compiled",
+        "save_class_names", "saved_class_names", "tflite_top1",
     ],
     "keras_shufflenet.weights": [
         "CheckpointError", "REGISTRY", "WEIGHTS_DIR_ENV", "WeightsEntry", "cache_dir",

@@ -269,7 +269,14 @@ def test_finetune_from_a_checkpoint_to_a_new_folder_dataset(tiny_run, tmp_path):
     assert "Phase 1" in result.stdout and "validation top-1" in result.stdout
     info = summary(out)
     assert 0 <= info["val"]["top1"] <= 1 and info["val_top1_frozen"] is not None
-    from keras_shufflenet import ShuffleNetV2
+    # The class names, in the order the model learnt them (sorted folders),
+    # beside the model, where evaluate, export and predict find them.
+    folders = sorted(path.name for path in (tmp_path / "train").iterdir())
+    assert len(folders) == 3 and info["files"]["labels"] == str(out / "model.labels.txt")
+    assert (out / "model.labels.txt").read_text().splitlines() == folders
+    from keras_shufflenet import ShuffleNetV2, options
+
+    assert options.class_names(keras_model=str(out / "model.keras")) == folders
 
     ShuffleNetV2(alpha=0.5, weights=str(out / "model.weights.h5"), classes=3,
                  input_shape=(32, 32, 3))

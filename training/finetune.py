@@ -9,8 +9,11 @@ Two phases: the backbone frozen (BatchNorm in inference mode) while a new
 unfrozen with a lower learning rate decaying to 0 (`--finetune_epochs`,
 `--finetune_lr`, cosine). SGD with momentum 0.9, label smoothing 0.1 and
 L2 decay 4e-5 on kernels, as in `training.recipe`. Reports the validation
-accuracy after each phase and saves `model.keras`, `model.weights.h5` and
-`summary.json` in `--out_dir`. `--weights` is a file of the same
+accuracy after each phase and saves `model.keras`, `model.weights.h5`,
+`summary.json` and, for a folder dataset, the class names (the sorted
+sub-folder names, the order the model learnt them in) as `model.labels.txt`
+in `--out_dir`; `keras-shufflenet evaluate`, `export` and `predict
+--keras-model` read them from there. `--weights` is a file of the same
 architecture with a `--source_classes` head (1000 for ImageNet weights).
 """
 
@@ -92,7 +95,8 @@ def main(argv):
 
     out_dir = FLAGS.out_dir or options.default_out_dir("finetune")
     final = models.float32_copy(model, spec, FLAGS.num_classes, FLAGS.image_size)
-    paths = models.save(final, out_dir)
+    class_names = data.list_folder(config.train)[2] if config.source == "folder" else None
+    paths = models.save(final, out_dir, class_names=class_names)
     val = models.evaluate(final, val_data, FLAGS.num_classes)
     summary = {"val_top1_frozen": head_top1, "val_top1_last_epoch": top1, "val": val,
                "files": paths}

@@ -14,7 +14,7 @@ import os
 
 import keras
 
-from keras_shufflenet import distribute, models
+from keras_shufflenet import distribute, models, runtime
 
 HEAD = "predictions"
 
@@ -61,14 +61,18 @@ def float32_copy(model, spec, classes, image_size):
     return copy
 
 
-def save(model, out_dir, stem="model"):
-    """Writes `stem.keras` and `stem.weights.h5` atomically; returns their paths."""
+def save(model, out_dir, stem="model", class_names=None):
+    """Writes `stem.keras` and `stem.weights.h5` atomically, and the
+    `class_names` beside them (`stem.labels.txt`, see
+    `keras_shufflenet.runtime.save_class_names`); returns their paths."""
     paths = {
         "keras": os.path.join(out_dir, f"{stem}.keras"),
         "weights": os.path.join(out_dir, f"{stem}.weights.h5"),
     }
     distribute.save_atomically(model.save, paths["keras"])
     distribute.save_atomically(model.save_weights, paths["weights"])
+    if class_names is not None:
+        paths["labels"] = os.fspath(runtime.save_class_names(paths["keras"], class_names))
     return paths
 
 

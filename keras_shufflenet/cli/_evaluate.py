@@ -35,7 +35,7 @@ def evaluate(models, images=None, class_index=None, model="v2", alpha=1.0, group
         )
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be a positive integer. Received: --limit={limit}")
-    classes = runtime.load_class_index(class_index) if class_index is not None else None
+    classes = options.class_names(class_index, keras_model)
     keras_model, resize, crop = options.load_model(
         model, alpha, groups, weights, keras_model, crop=crop, resize=resize
     )

@@ -56,14 +56,16 @@ def _check_applies(chosen, given):
 
 
 def export(format="tflite", output=None, quantization=None, calibration_dir=None, io_dtype=None,
-           opset=None, input_size=None, model="v2", alpha=1.0, groups=3, weights="imagenet",
-           keras_model=None):
+           class_index=None, opset=None, input_size=None, model="v2", alpha=1.0, groups=3,
+           weights="imagenet", keras_model=None):
     """Writes the model the options name; returns a line that says what was written."""
     from keras_shufflenet import _files
 
     format_options = {"quantization": quantization, "calibration_dir": calibration_dir,
-                      "io_dtype": io_dtype, "opset": opset}  # fmt: skip
+                      "io_dtype": io_dtype, "class_index": class_index, "opset": opset}  # fmt: skip
     chosen = _check(format, output, input_size, weights, keras_model, **format_options)
+    if "class_index" in chosen.options:  # the names, for the file's metadata
+        format_options["class_index"] = options.class_names(class_index, keras_model)
     keras_model, resize, crop = options.load_model(
         model, alpha, groups, weights, keras_model, crop=input_size
     )

@@ -1,6 +1,7 @@
 """Running exported models: on LiteRT's CPU and GPU accelerators here (in a
 child process), latency here or on a phone over adb, and how exported models'
-answers compare with their Keras model's."""
+answers compare with their Keras model's; the class names saved with a
+fine-tuned model."""
 
 from keras_shufflenet.runtime._accelerator import (
     ACCELERATORS,
@@ -15,6 +16,7 @@ from keras_shufflenet.runtime._benchmark import (
     benchmark_interpreter,
     benchmark_local,
 )
+from keras_shufflenet._class_names import save_class_names, saved_class_names
 from keras_shufflenet.runtime._evaluation import (
     Comparison,
     ModelScore,
@@ -37,5 +39,7 @@ __all__ = [
     "compare_models",
     "load_class_index",
     "run_compiled",
+    "save_class_names",
+    "saved_class_names",
     "tflite_top1",
 ]

@@ -21,7 +21,6 @@ that cannot be read. Images lying next to class sub-folders have no label.
 """
 
 import dataclasses
-import json
 import os
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_shufflenet import _formats, _imagenet, _images, _progress, _table
+from keras_shufflenet._class_names import load_class_index  # noqa: F401 - public in runtime
 from keras_shufflenet.runtime import _runners
 
 WNID = re.compile(r"n\d{8}")
@@ -188,40 +188,6 @@ class Comparison:
 
 def _percent(value):
     return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def load_class_index(path):
-    """Class names in index order from a file: a JSON list of names, a JSON
-    object `{"0": name or [id, name], ...}` (keras.applications' ImageNet
-    format: the id names the folder), or a text file with one name per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No class-index file exists at that path. Received: {path}")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() != ".json":
-        names = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        try:
-            table = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON ({error}). Received: {path}") from None
-        if isinstance(table, dict):
-            try:
-                ordered = [table[str(i)] for i in range(len(table))]
-            except KeyError:
-                raise ValueError(
-                    f"A JSON class index maps the indices 0..N-1 to names. Received: keys "
-                    f"{sorted(table)[:5]} in {path}"
-                ) from None
-            names = [v[0] if isinstance(v, list) else v for v in ordered]
-        else:
-            names = table
-    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        raise ValueError(
-            f"Expected a class index of distinct class names. Received: {len(names)} entries "
-            f"in {path}"
-        )
-    return names
 
 
 def check_model_files(paths):
