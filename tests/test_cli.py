@@ -138,7 +138,7 @@ def test_export_int8_from_a_calibration_folder(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_path=str(out)).get_input_details()[0]
-    assert details["shape"].tolist() == [1, 64, 64, 3] and details["dtype"] == np.int8
+    assert details["shape"].tolist() == [1, 64, 64, 3] and details["dtype"] == np.uint8
 
 
 def test_export_int8_without_calibration_fails_cleanly(tmp_path):

@@ -119,7 +119,7 @@ def test_float32_export_equals_keras(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", sorted(MODELS))
-@pytest.mark.parametrize("io_dtype", ["int8", pytest.param("uint8", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("io_dtype", ["uint8", pytest.param("int8", marks=pytest.mark.slow)])
 def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_path):
     model = _randomized(MODELS[version]())
     calibration = _pixels(16, seed=1)

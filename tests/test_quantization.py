@@ -112,7 +112,8 @@ def test_twin_layers_serialize():
 
 def _convert_int8(qat_model, tmp_path):
     """Full-int8 TFLite model, batch 1, through the package's export."""
-    path = export_tflite(qat_model, tmp_path / "qat.tflite", "int8", input_size=SIZE)
+    path = export_tflite(qat_model, tmp_path / "qat.tflite", "int8", io_dtype="int8",
+                         input_size=SIZE)
     return path.read_bytes()
 
 

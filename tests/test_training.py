@@ -299,7 +299,7 @@ def test_qat_program_writes_a_full_int8_tflite(tiny_run, tmp_path):
     assert info["qat_steps"] == 4 and 0 <= info["val_top1_int8_tflite"] <= 1
     interpreter = Interpreter(model_path=info["tflite"])
     details = interpreter.get_input_details()[0]
-    assert details["dtype"] == np.int8 and list(details["shape"]) == [1, 32, 32, 3]
+    assert details["dtype"] == np.uint8 and list(details["shape"]) == [1, 32, 32, 3]
 
 
 # ----------------------------------------------------------------------------- slow

@@ -5,7 +5,7 @@
     python3 -m tflite.convert --keras_model finetuned.keras --quantization float16 \
         --output finetuned_fp16.tflite
 
-int8 models are full-integer (int8 or uint8 input and output) and take RGB
+int8 models are full-integer (uint8 input and output, or int8) and take RGB
 pixels in [0, 255]; see `keras_shufflenet.export_tflite`. The same as
 `keras-shufflenet export --format tflite`.
 """
@@ -15,7 +15,7 @@ from absl import app, flags
 from keras_shufflenet import cli, options
 
 FLAGS = flags.FLAGS
-options.define_flags(options.EXPORT_OPTIONS, quantization="int8", io_dtype="int8")
+options.define_flags(options.EXPORT_OPTIONS, quantization="int8", io_dtype="uint8")
 
 
 def main(argv):

@@ -10,7 +10,7 @@ becomes a QAT model through `keras_shufflenet.quantization.quantize_model`
 quantizes), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
 learning rate, label smoothing), evaluated, and exported with
 `keras_shufflenet.export.export_tflite(qat_model, path, "int8", input_size=...)`
-(every op integer, int8 input and output). The int8 file is evaluated with the
+(every op integer, uint8 input and output). The int8 file is evaluated with the
 LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
 `model_int8.tflite` and `summary.json` in `--out_dir`.
 """
