@@ -4,7 +4,8 @@ Sybil (not pytest-markdown-docs or pytest-codeblocks) because it takes a
 custom evaluator per language and pytest fixtures: `python` blocks run in one
 namespace per document, `bash` blocks run in bash (every command must succeed),
 `console` blocks run their `$ ` commands and compare what they print with the
-lines under them (`...` matches anything). Everything runs offline, in a
+lines under them (`...` matches anything), `kotlin` blocks (an app's side)
+must be skipped. Everything runs offline, in a
 temporary folder per document that holds what the blocks expect:
 
 - `samples/` (the repository's photos), `photos/` (calibration images),
@@ -116,6 +117,11 @@ def evaluate_console(example):
             return f"$ {command}\nexited {result.returncode}:\n{result.stdout[-3000:]}"
 
 
+def evaluate_kotlin(example):
+    """Kotlin (an app's side) cannot run here: every block must follow a skip marker."""
+    return 'a kotlin block cannot run here: precede it with <!-- skip: next "reason" -->'
+
+
 def _stand_in_checkpoints(folder):
     """torchvision's V2 models with seeded random weights, saved as the published files."""
     import torch
@@ -206,6 +212,7 @@ pytest_collect_file = Sybil(
         PythonCodeBlockParser(),
         CodeBlockParser("bash", evaluate_bash),
         CodeBlockParser("console", evaluate_console),
+        CodeBlockParser("kotlin", evaluate_kotlin),
         SkipParser(),
     ],
     patterns=["README.md", "docs/*.md"],
