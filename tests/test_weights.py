@@ -542,6 +542,8 @@ def test_registry_keys_and_names_are_unique():
     for entry in weights.REGISTRY:
         spec = specs.v2_spec(entry.alpha) if entry.version == "v2" else specs.v1_spec(entry.groups, entry.alpha)
         assert weights.get_entry(spec) is entry
+        if entry.version == "v1":  # pytorchcv's files, under its MIT licence
+            assert entry.source == f"pytorchcv {entry.name}" and entry.terms.startswith("MIT")
 
 
 # torchvision's transforms: 256/224 for x0.5 and x1.0, 232/224 for x1.5 and x2.0
@@ -608,6 +610,10 @@ def test_v2_registry_matches_torchvision_metadata():
         )
         assert [entry.resize] == list(transforms.resize_size)
         assert [entry.crop] == list(transforms.crop_size)
+        # Where they come from and their terms (torchvision's code licence; its
+        # documentation: pre-trained weights may carry their data's terms).
+        assert entry.source == f"torchvision {enums[entry.alpha].__name__}.IMAGENET1K_V1"
+        assert entry.terms.startswith("BSD-3-Clause") and "ImageNet" in entry.terms
         # torchvision rounds its (G)MACs to three decimals.
         assert abs(entry.macs / 1e9 - published.meta["_ops"]) <= 0.00051
 
