@@ -1,7 +1,7 @@
 """int8 TFLite latency of ShuffleNets against MobileNetV2, measured side by side.
 
 Exports every model with `keras_shufflenet.export_tflite` (default options:
-preprocessing inside, int8 input and output) and Keras' MobileNetV2 1.0 with
+preprocessing inside, uint8 input and output) and Keras' MobileNetV2 1.0 with
 the plain converter recipe (`model.export(format="litert")` with
 `Optimize.DEFAULT`, a representative dataset and int8 builtins) and, when
 `litert-torch` is installed (`pip install -e ".[peer]"`), the peer a user
