@@ -111,3 +111,18 @@ def test_tfmot_internals_on_a_shufflenet_v1_downsampling_concatenation():
     keys = [key for layer in qat.layers for key, _ in _compat.activation_range_vars(layer)]
     assert "input" in keys and "quant_concat" not in keys
     assert isinstance(qat.layers[1], _compat.quantize_layer_class())
+
+
+def test_tflite_schema_reads_and_writes_a_model():
+    import flatbuffers
+    import tensorflow as tf
+
+    schema = _compat.tflite_schema()
+    model = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(lambda x: x + 1.0).get_concrete_function(tf.TensorSpec((1, 2)))]
+    ).convert()
+    tree = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    again = schema.Model.GetRootAs(bytes(builder.Output()), 0)
+    assert again.Subgraphs(0).OperatorsLength() == 1 and schema.BuiltinOperator.ADD == 0
