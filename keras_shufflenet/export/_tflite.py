@@ -179,7 +179,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
 
 
 def _has_head(model):
-    return any(layer.name == HEAD for layer in model.layers)
+    """Whether `model` ends in the classifier (`quant_predictions` in a QAT model)."""
+    return any(layer.name in (HEAD, f"quant_{HEAD}") for layer in model.layers)
 
 
 def class_names(model, labels=None):
