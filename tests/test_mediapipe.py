@@ -29,7 +29,9 @@ DEFAULT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 DEFAULT_PYTHON = DEFAULT_VENV / "keras-shufflenet-mediapipe" / "bin" / "python"
 GENERATED = ("circle", "square", "triangle")  # training.synthetic's first classes
 # The README's Python MediaPipe block: skipped there, run here.
-README_BLOCK = re.compile(r'<!-- skip: next "[^"]*test_mediapipe\.py[^"]*" -->\s*```python\n(.*?)```', re.S)
+README_BLOCK = re.compile(
+    r'<!-- skip: next "[^"]*test_mediapipe\.py[^"]*" -->\s*```python\n(.*?)```', re.S
+)
 
 
 @pytest.fixture(scope="module")

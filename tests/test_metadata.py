@@ -130,7 +130,8 @@ def test_saved_class_names_go_with_the_model_everywhere(tmp_path):
     model = _model(classes=3)
     model.save(tmp_path / "model.keras")
     written = runtime.save_class_names(tmp_path / "model.keras", NAMES)
-    assert written == tmp_path / "model.labels.txt" and written.read_text() == "circle\nsquare\ntriangle\n"
+    assert written == tmp_path / "model.labels.txt"
+    assert written.read_text() == "circle\nsquare\ntriangle\n"
     assert runtime.saved_class_names(tmp_path / "model.weights.h5") == list(NAMES)
     result = run_cli(tmp_path, "export", "--keras-model", "model.keras", "--quantization",
                      "float32", "--output", "m.tflite")  # fmt: skip

@@ -87,7 +87,8 @@ def describe_file(path):
         return "\n".join([*lines, "metadata  none (MediaPipe Tasks needs it)"])
     labels = "none" if metadata.labels is None else f"{len(metadata.labels)} classes"
     if metadata.labels:
-        labels += f" ({', '.join(metadata.labels[:3])}{', ...' if len(metadata.labels) > 3 else ''})"
+        more = ", ..." if len(metadata.labels) > 3 else ""
+        labels += f" ({', '.join(metadata.labels[:3])}{more})"
     return "\n".join([
         *lines,
         "metadata",

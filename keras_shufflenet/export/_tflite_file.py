@@ -122,7 +122,8 @@ def _read_metadata(model, data):
         entry = model.Metadata(i)
         if _text(entry.Name()) == METADATA_NAME:
             buffer = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-            return _metadata.read_metadata(buffer, _labels(data, _metadata.label_file_names(buffer)))
+            labels = _labels(data, _metadata.label_file_names(buffer))
+            return _metadata.read_metadata(buffer, labels)
     return None
 
 
