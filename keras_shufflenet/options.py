@@ -51,6 +51,13 @@ def _or(words):
     return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
 
 
+# ------------------------------------------------------------------ every program
+
+VERBOSE = Option(
+    "verbose", bool, False,
+    "show tracebacks and the log lines of TensorFlow, its converter and LiteRT",
+)  # fmt: skip
+
 # ----------------------------------------------------------------- model
 
 MODEL = Option(
@@ -347,6 +354,7 @@ __all__ = [
     "SERIAL",
     "THREADS",
     "TFLITE_OPTIONS",
+    "VERBOSE",
     "WARMUP",
     "WEIGHTS",
     "XNNPACK",
