@@ -137,6 +137,12 @@ ACCELERATOR = Option(
     "LiteRT accelerator here: cpu, or gpu for LiteRT's GPU accelerator (WebGPU on Vulkan)",
     "{cpu,gpu}",
 )  # fmt: skip
+RUNTIME = Option(
+    "runtime", str, ("compiled",),
+    "LiteRT runtime here, one row each: compiled (litert-benchmark, a CompiledModel) or "
+    "interpreter (LiteRT's Interpreter, which most apps call; cpu only)",
+    "{compiled,interpreter}", multiple=True,
+)  # fmt: skip
 ADB = Option("adb", bool, False, "run on an Android device with benchmark_model")
 BENCHMARK_BINARY = Option(
     "benchmark_binary", str, None, "TFLite benchmark_model binary for the device (with --adb)",
@@ -151,7 +157,7 @@ OP_PROFILING = Option(
 XNNPACK = Option("xnnpack", bool, True, "the XNNPACK delegate (with --adb)")
 JSON_OUT = Option("json_out", str, None, "also write the results as JSON", "PATH")
 PHONE_OPTIONS = (BENCHMARK_BINARY, SERIAL, GPU, NNAPI, OP_PROFILING, XNNPACK)
-BENCHMARK_OPTIONS = (THREADS, RUNS, WARMUP, ACCELERATOR, ADB, *PHONE_OPTIONS, JSON_OUT)
+BENCHMARK_OPTIONS = (THREADS, RUNS, WARMUP, ACCELERATOR, RUNTIME, ADB, *PHONE_OPTIONS, JSON_OUT)
 
 
 # --------------------------------------------------------------- parsers
@@ -351,6 +357,7 @@ __all__ = [
     "QUANTIZATION",
     "RESIZE",
     "RUNS",
+    "RUNTIME",
     "SERIAL",
     "THREADS",
     "TFLITE_OPTIONS",

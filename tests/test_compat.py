@@ -111,3 +111,14 @@ def test_tfmot_internals_on_a_shufflenet_v1_downsampling_concatenation():
     keys = [key for layer in qat.layers for key, _ in _compat.activation_range_vars(layer)]
     assert "input" in keys and "quant_concat" not in keys
     assert isinstance(qat.layers[1], _compat.quantize_layer_class())
+
+
+def test_interpreter_nodes_list_the_ops_then_the_delegate_partitions(tiny_tflite):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tiny_tflite["float.tflite"]), num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = _compat.interpreter_nodes(interpreter)
+    assert {"index", "op_name", "inputs", "outputs"} <= set(nodes[0])
+    assert [node["op_name"] for node in nodes].count("DELEGATE") == 1  # XNNPACK, last
+    assert nodes[-1]["op_name"] == "DELEGATE" and nodes[0]["op_name"] == "REVERSE_V2"

@@ -79,7 +79,7 @@ PUBLIC_API = {
         "CLASS_INDEX", "CROP", "EVALUATE_OPTIONS", "EXPORT_OPTIONS", "FORMAT", "GPU", "GROUPS",
         "IMAGES", "INPUT_SIZE", "IO_DTYPE", "JSON_OUT", "KERAS_MODEL", "LIMIT", "MODEL",
         "MODEL_OPTIONS", "NNAPI", "OPSET", "OP_PROFILING", "OUTPUT", "Option", "PHONE_OPTIONS",
-        "QUANTIZATION", "RESIZE", "RUNS", "SERIAL", "TFLITE_OPTIONS", "THREADS", "VERBOSE", "WARMUP",
+        "QUANTIZATION", "RESIZE", "RUNS", "RUNTIME", "SERIAL", "TFLITE_OPTIONS", "THREADS", "VERBOSE", "WARMUP",
         "WEIGHTS", "XNNPACK", "add_arguments", "check_model_source", "define_flags",
         "eval_size", "image_size", "load_model", "parse_weights", "spec_for", "values",
     ],
