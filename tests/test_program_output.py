@@ -37,6 +37,9 @@ FINETUNE = [
     PROGRESS_BAR,
 ]
 
+# tf_keras' progress bar (training.qat): "2/2 [=====] - 27s 5s/step - loss: 1.08 - top1: 0.37"
+TF_KERAS_PROGRESS = r"\d+/\d+ \[[=>.]+\] - .*"
+
 
 def _check(result, *own):
     """`result` succeeded and printed only lines that match `own`."""
@@ -130,9 +133,10 @@ def test_the_training_programs_print_their_own_lines_only(tmp_path):
         tmp_path, "-m", "training.qat", "--data=synthetic", "--model=v2", "--alpha=0.5",
         f"--keras_model={tmp_path / 'finetune' / 'model.keras'}", "--num_classes=3",
         "--image_size=32", "--synthetic_size=32", "--eval_resize=32", "--batch_size=8",
-        "--train_examples=16", "--val_examples=8", "--calibration_images=8",
-        "--tflite_eval_examples=4", f"--out_dir={tmp_path / 'qat'}",
-    ), PROGRESS_BAR, r"validation top-1: QAT model \d\.\d{4}, int8 \.tflite \d\.\d{4}",
+        "--train_examples=16", "--val_examples=8", "--calibration_images=16",
+        "--tflite_eval_examples=0", f"--out_dir={tmp_path / 'qat'}",
+    ), PROGRESS_BAR, TF_KERAS_PROGRESS, r"Epoch \d+/\d+",
+       r"validation top-1: QAT model \d\.\d{4}, int8 \.tflite nan",
        r"wrote \S+\.tflite \(\d+\.\d\d MB, full int8\)")  # fmt: skip
     _check(run_as_user(
         tmp_path, "-m", "training.train_imagenet", "--data=synthetic", "--model=v2",
@@ -140,17 +144,20 @@ def test_the_training_programs_print_their_own_lines_only(tmp_path):
         "--synthetic_size=32", "--eval_resize=32", "--eval_crop=32", "--batch_size=8",
         "--train_examples=16", "--val_examples=8", "--epochs=1", "--bn_recalibration_steps=1",
         f"--out_dir={tmp_path / 'train'}",
-    ), PROGRESS_BAR, r"Epoch \d+/\d+", r"BatchNorm recalibration", r"validation top-1 \d\.\d{4}",
+    ), PROGRESS_BAR, r"\d+ replica\(s\), global batch \d+, \d+ steps/epoch, peak lr \S+, run dir \S+",
+       r"Epoch \d+/\d+", r"BatchNorm recalibration", r"validation top-1 \d\.\d{4}",
        r"wrote \S+\.keras and \S+\.weights\.h5")  # fmt: skip
 
 
 @pytest.mark.slow
 def test_a_benchmark_program_prints_its_own_lines_only(tmp_path):
-    result = _check(run_as_user(
+    result = run_as_user(
         tmp_path, "-m", "benchmarks.training_throughput", "--batch-size=2", "--image-size=32",
         "--rounds=1", "--steps=1", "--inference-steps=1", f"--out={tmp_path}",
-    ), r".*")  # its report is free text; stderr must stay clean
-    assert result.stderr == ""
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Its report (stdout) is a free-form table; stderr holds its rounds only.
+    assert foreign_lines(result.stderr, r"round \d+/\d+: .*") == []
 
 
 @pytest.mark.slow
@@ -167,8 +174,12 @@ def test_end_to_end_through_the_command_line(tmp_path):
         f"--out_dir={run}",
     ), *FINETUNE)  # fmt: skip
     keras_model = run / "model.keras"
+    calibration = tmp_path / "calibration"  # a folder of photos: the training images
+    calibration.mkdir()
+    for i, image in enumerate(sorted(train.rglob("*.jpg"))):
+        (calibration / f"{i}.jpg").write_bytes(image.read_bytes())
     exports = {
-        "m_int8.tflite": ["--quantization", "int8", "--calibration-dir", train / "circle"],
+        "m_int8.tflite": ["--quantization", "int8", "--calibration-dir", calibration],
         "m_float32.tflite": ["--quantization", "float32"],
         "m.onnx": ["--format", "onnx"],
     }
