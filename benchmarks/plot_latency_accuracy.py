@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from keras_shufflenet import options
 from keras_shufflenet.weights import REGISTRY
 
 LATENCY_JSON = ROOT / "artifacts" / "benchmarks" / "tflite_latency_published.json"
@@ -97,6 +98,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("latency_json", nargs="?", default=str(LATENCY_JSON))
     parser.add_argument("--out", type=Path, default=PNG)
+    options.add_arguments(parser, (options.VERBOSE,))
     args = parser.parse_args(argv)
     points, baseline_ms, record = load_points(args.latency_json)
     print(f"wrote {plot(points, baseline_ms, record, args.out)}")

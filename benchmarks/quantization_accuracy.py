@@ -15,11 +15,13 @@ table and writes it, with the raw numbers, under artifacts/benchmarks/.
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_shufflenet import logs, options
+
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +35,7 @@ QAT_TOLERANCE = 1.0  # most top-1 points int8 QAT may lose
 def parse_args(argv=None):
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_arguments(parser, (options.VERBOSE,))
     parser.add_argument("--model", choices=MODELS, default=defaults.model)
     parser.add_argument("--classes", type=int, default=defaults.num_classes)
     parser.add_argument("--image-size", type=int, default=defaults.image_size)

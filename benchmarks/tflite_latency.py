@@ -23,11 +23,13 @@ redraws the latency-versus-accuracy plot (`benchmarks/plot_latency_accuracy.py`)
 import argparse
 import importlib.util
 import json
-import os
 import statistics
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_shufflenet import logs, options  # noqa: E402
+
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
 
 if importlib.util.find_spec("litert_torch") is not None:
     # torchvision before TensorFlow: triton, which it loads, kills the process
@@ -38,7 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_shufflenet import models, options  # noqa: E402
+from keras_shufflenet import models  # noqa: E402
 from keras_shufflenet.runtime import benchmark_interpreter, benchmark_local  # noqa: E402
 from keras_shufflenet.export import export_tflite  # noqa: E402
 from benchmarks.plot_latency_accuracy import model_name
@@ -168,6 +170,7 @@ def median_ratio(numerators, denominators):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_arguments(parser, (options.VERBOSE,))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)

@@ -24,12 +24,14 @@ Writes the table and the numbers under artifacts/benchmarks/.
 import argparse
 import collections
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_shufflenet import logs, options  # noqa: E402
+
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
 
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 from ai_edge_litert.tools import flatbuffer_utils  # noqa: E402
@@ -121,6 +123,7 @@ def default_models(folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_arguments(parser, (options.VERBOSE,))
     parser.add_argument("models", nargs="*", help=".tflite files (default: export V2 1.0x and V1 g3 1.0x)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=100)

@@ -25,7 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_shufflenet import logs, options  # noqa: E402
+
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
 
 # torchvision loads triton, whose LLVM crashes the process when it loads after
 # TensorFlow's: import it first.
@@ -46,6 +49,7 @@ GOALS = {"training": 1.0, "inference": 1.5}
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_arguments(parser, (options.VERBOSE,))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")

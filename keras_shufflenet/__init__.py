@@ -2,12 +2,14 @@
 
 The public API is what this module exports, plus the subpackages `layers`,
 `export`, `quantization`, `runtime`, `weights`, `models` (the variants as
-data), `options` (the options every front end shares) and `distribute`
+data), `options` (the options every front end shares), `logs` (other
+libraries' log lines kept out of the programs' output) and `distribute`
 (multi-worker and resumable training); modules and names that start with an
 underscore are private. The names load on first use; the package's Keras
 layers are registered on import, so that `keras.saving.load_model` finds them,
-except in the `keras-shufflenet` command, which imports TensorFlow only once
-its C++ log lines are kept out.
+except in the project's programs (the `keras-shufflenet` command, and
+`python -m training.NAME`, `tflite.NAME`, `benchmarks.NAME`), which import
+TensorFlow only once its log lines are kept out (`keras_shufflenet.logs`).
 """
 
 __version__ = "0.1.0"
@@ -26,23 +28,29 @@ _EXPORTS = {
     "stage_outputs": "keras_shufflenet.models._builder",
 }
 _SUBPACKAGES = (
-    "distribute", "export", "layers", "models", "options", "quantization", "runtime", "weights",
+    "distribute", "export", "layers", "logs", "models", "options", "quantization", "runtime",
+    "weights",
 )  # fmt: skip
 
 __all__ = list(_EXPORTS)
 
 
-def _running_the_command():
-    """Whether this process is `keras-shufflenet` (or `python -m keras_shufflenet.cli`)."""
+def _running_a_program():
+    """Whether this process is `keras-shufflenet` (or `python -m keras_shufflenet.cli`)
+    or one of the programs run as `python -m training.NAME`, `tflite.NAME`, `benchmarks.NAME`."""
     import os
+    import re
     import sys
 
     argv = getattr(sys, "orig_argv", sys.argv)
     script = os.path.basename(argv[1]) if len(argv) > 1 else ""
-    return script == "keras-shufflenet" or argv[1:3] == ["-m", "keras_shufflenet.cli"]
+    module = argv[2] if len(argv) > 2 and argv[1] == "-m" else ""
+    return script == "keras-shufflenet" or bool(
+        re.fullmatch(r"keras_shufflenet\.cli|(training|tflite|benchmarks)\.\w+", module)
+    )
 
 
-if not _running_the_command():
+if not _running_a_program():
     from keras_shufflenet import layers  # noqa: E402  (registers the serializable layers)
 
 

@@ -1,4 +1,4 @@
-"""Every use of a private Keras, TensorFlow or tfmot internal, in one place.
+"""Every use of a private Keras, TensorFlow, tfmot or LiteRT internal, in one place.
 
 Each function says what it relies on and the versions it was checked on, and
 raises `InternalsChanged` (naming the attribute and the installed versions)
@@ -7,7 +7,7 @@ when that internal is gone, never falling back silently.
 upgrade that moves an internal fails there first.
 
 Checked on: keras 3.10-3.15.1, tensorflow 2.18-2.21, tf_keras 2.21,
-tensorflow-model-optimization 0.8.1.
+tensorflow-model-optimization 0.8.1, ai-edge-litert 2.3.0.
 """
 
 import contextlib
@@ -226,3 +226,22 @@ def activation_range_vars(layer):
                 yield name, activation._post_activation_vars
     elif isinstance(layer, quantize_layer_class()) and layer.quantizer:
         yield "input", _require_tfmot(layer, "quantizer_vars", purpose)
+
+
+# ---------------------------------------------------------------- LiteRT
+
+LITERT_CHECKED = "ai-edge-litert 2.3.0"
+
+
+def interpreter_nodes(interpreter):
+    """The nodes of a LiteRT `Interpreter` whose tensors are allocated: the
+    graph's ops, then one `"DELEGATE"` node per delegate partition, each a dict
+    with `index`, `op_name`, `inputs` and `outputs` (tensor indices).
+
+    LiteRT's Python API says nothing public about delegation; this relies on
+    `Interpreter._get_ops_details`."""
+    details = _require(
+        interpreter, "_get_ops_details", "Counting XNNPACK's partitions", LITERT_CHECKED,
+        packages=("ai-edge-litert",),
+    )  # fmt: skip
+    return details()

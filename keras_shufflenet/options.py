@@ -51,6 +51,13 @@ def _or(words):
     return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
 
 
+# ------------------------------------------------------------------ every program
+
+VERBOSE = Option(
+    "verbose", bool, False,
+    "show tracebacks and the log lines of TensorFlow, its converter and LiteRT",
+)  # fmt: skip
+
 # ----------------------------------------------------------------- model
 
 MODEL = Option(
@@ -132,6 +139,12 @@ ACCELERATOR = Option(
     "LiteRT accelerator here: cpu, or gpu for LiteRT's GPU accelerator (WebGPU on Vulkan)",
     "{cpu,gpu}",
 )  # fmt: skip
+RUNTIME = Option(
+    "runtime", str, ("compiled",),
+    "LiteRT runtime here, one row each: compiled (litert-benchmark, a CompiledModel) or "
+    "interpreter (LiteRT's Interpreter, which most apps call; cpu only)",
+    "{compiled,interpreter}", multiple=True,
+)  # fmt: skip
 ADB = Option("adb", bool, False, "run on an Android device with benchmark_model")
 BENCHMARK_BINARY = Option(
     "benchmark_binary", str, None, "TFLite benchmark_model binary for the device (with --adb)",
@@ -146,7 +159,7 @@ OP_PROFILING = Option(
 XNNPACK = Option("xnnpack", bool, True, "the XNNPACK delegate (with --adb)")
 JSON_OUT = Option("json_out", str, None, "also write the results as JSON", "PATH")
 PHONE_OPTIONS = (BENCHMARK_BINARY, SERIAL, GPU, NNAPI, OP_PROFILING, XNNPACK)
-BENCHMARK_OPTIONS = (THREADS, RUNS, WARMUP, ACCELERATOR, ADB, *PHONE_OPTIONS, JSON_OUT)
+BENCHMARK_OPTIONS = (THREADS, RUNS, WARMUP, ACCELERATOR, RUNTIME, ADB, *PHONE_OPTIONS, JSON_OUT)
 
 
 # --------------------------------------------------------------- parsers
@@ -357,9 +370,11 @@ __all__ = [
     "QUANTIZATION",
     "RESIZE",
     "RUNS",
+    "RUNTIME",
     "SERIAL",
     "THREADS",
     "TFLITE_OPTIONS",
+    "VERBOSE",
     "WARMUP",
     "WEIGHTS",
     "XNNPACK",

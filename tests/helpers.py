@@ -5,6 +5,7 @@ tiny model that `conftest.tiny_tflite` exports), hostile input."""
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -154,3 +155,27 @@ def tflite_outputs(path, inputs):
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(target["index"]).copy())
     return np.stack(outputs)
+
+
+def run_as_user(cwd, *args):
+    """Runs `python ARGS` in `cwd` as a user's shell would: without the
+    `TF_CPP_MIN_LOG_LEVEL` that `run_python` sets, so that every line a
+    library prints reaches the output."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_HOME"] = str(Path(cwd) / "keras_home")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, *map(str, args)], check=False, capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=900)  # fmt: skip
+
+
+# A Keras progress bar, once its colours are removed ("12/12 ━━━━ 0s 18ms/image").
+PROGRESS_BAR = r"\s*\d+/\d+ ━+ .*"
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def foreign_lines(text, *own):
+    """The lines of `text` (split at newlines and carriage returns, colours
+    removed) that match none of the regular expressions `own`: what a program
+    printed that is not its own."""
+    lines = (_COLOURS.sub("", line).rstrip() for line in re.split(r"[\r\n]", text))
+    return [line for line in lines if line and not any(re.fullmatch(p, line) for p in own)]

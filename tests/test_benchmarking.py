@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from keras_shufflenet.runtime import _benchmark as benchmarking
@@ -23,7 +24,7 @@ def test_benchmark_local_float_and_int8(tiny_tflite):
         for k in ("float.tflite", "int8.tflite")
     ]
     for result, key in zip(results, ("float.tflite", "int8.tflite")):
-        assert result.backend == "litert"
+        assert result.backend == "compiled"
         assert result.threads == 1 and result.runs == 10
         assert result.median_ms > 0
         assert result.p5_ms <= result.median_ms <= result.p95_ms
@@ -35,8 +36,13 @@ def test_benchmark_local_float_and_int8(tiny_tflite):
     assert results[1].size_mb < results[0].size_mb / 2  # int8 weights
     table = benchmarking.format_table(results)
     lines = table.splitlines()
-    assert lines[0].split() == ["model", "backend", "threads", "size", "(MB)", "median",
-                                "ms", "p5", "ms", "p95", "ms", "fully", "accelerated"]  # fmt: skip
+    assert lines[0].split() == ["model", "runtime", "threads", "size", "(MB)", "median",
+                                "ms", "p5", "ms", "p95", "ms", "accelerated"]  # fmt: skip
+    # On the CPU, what XNNPACK took: the mirror's REVERSE_V2 stays out (docs/phones.md).
+    for result, line in zip(results, lines[2:]):
+        assert result.xnnpack_partitions == 1 and result.xnnpack_ops < result.ops
+        assert result.fully_accelerated is False
+        assert line.endswith(f"XNNPACK 1 partition, {result.xnnpack_ops}/{result.ops} ops")
     assert "tiny_float.tflite" in lines[2] and "tiny_int8.tflite" in lines[3]
     assert f"{results[1].size_mb:.2f}" in lines[3]
     assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
@@ -45,6 +51,7 @@ def test_benchmark_local_float_and_int8(tiny_tflite):
 def test_benchmark_interpreter_times_invoke(tiny_tflite, tmp_path):
     result = benchmarking.benchmark_interpreter(tiny_tflite["int8.tflite"], num_runs=20, warmup_runs=2)
     assert result.backend == "interpreter" and result.accelerator == "cpu"
+    assert result.xnnpack_partitions == 1 and 0 < result.xnnpack_ops < result.ops
     assert result.threads == 1 and result.runs == 20
     assert 0 < result.p5_ms <= result.median_ms <= result.p95_ms
     not_a_model = tmp_path / "notes.tflite"
@@ -53,6 +60,48 @@ def test_benchmark_interpreter_times_invoke(tiny_tflite, tmp_path):
         benchmarking.benchmark_interpreter(not_a_model)
     with pytest.raises(ValueError, match="num_runs"):
         benchmarking.benchmark_interpreter(tiny_tflite["int8.tflite"], num_runs=0)
+
+
+def _tflite(path, *layers):
+    """A `.tflite` of a float 8x8x4 graph that applies `layers` (functions) in turn."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 8, 8, 4), tf.float32)])
+    def graph(x):
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
+    path.write_bytes(converter.convert())
+    return path
+
+
+def test_xnnpack_partitions_and_the_ops_left_out(tmp_path):
+    import tensorflow as tf
+
+    kernel = tf.constant(np.random.default_rng(0).normal(size=(1, 1, 4, 4)), tf.float32)
+
+    def conv(x):
+        return tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME"))
+
+    def reverse(x):  # REVERSE_V2: no XNNPACK kernel, LiteRT's own runs it
+        return tf.reverse(x, axis=[1])
+
+    whole = _tflite(tmp_path / "whole.tflite", conv, conv)
+    split = _tflite(tmp_path / "split.tflite", conv, reverse, conv)
+    ends = _tflite(tmp_path / "ends.tflite", reverse, conv, reverse)
+    assert benchmarking.xnnpack_delegation(whole) == {
+        "xnnpack_partitions": 1, "xnnpack_ops": 2, "ops": 2}  # fmt: skip
+    assert benchmarking.xnnpack_delegation(split) == {
+        "xnnpack_partitions": 2, "xnnpack_ops": 2, "ops": 3}  # fmt: skip
+    assert benchmarking.xnnpack_delegation(ends) == {
+        "xnnpack_partitions": 1, "xnnpack_ops": 1, "ops": 3}  # fmt: skip
+    results = [benchmarking.benchmark_interpreter(p, num_runs=2) for p in (whole, split)]
+    assert [r.fully_accelerated for r in results] == [True, False]
+    rows = benchmarking.format_table(results).splitlines()[2:]
+    assert rows[0].endswith("XNNPACK 1 partition, 2/2 ops")
+    assert rows[1].endswith("XNNPACK 2 partitions, 2/3 ops")
 
 
 def test_op_attribution_variants_remove_one_op_type(tiny_tflite):
@@ -322,18 +371,23 @@ def test_cli_benchmark_local(tmp_path, tiny_tflite):
     result = run_cli(
         tmp_path, "benchmark", tiny_tflite["float.tflite"], tiny_tflite["int8.tflite"],
         "--threads", "1", "2", "--runs", "5", "--warmup", "1", "--json-out", json_out,
+        "--runtime", "interpreter", "compiled",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("model") and len(lines) == 6
+    assert lines[0].startswith("model") and len(lines) == 10
     assert [line.split()[:4] for line in lines[2:]] == [
-        ["tiny_float.tflite", "litert", "cpu", "1"],
-        ["tiny_float.tflite", "litert", "cpu", "2"],
-        ["tiny_int8.tflite", "litert", "cpu", "1"],
-        ["tiny_int8.tflite", "litert", "cpu", "2"],
-    ]
+        [model, runtime, "cpu", threads]
+        for model in ("tiny_float.tflite", "tiny_int8.tflite") for threads in ("1", "2")
+        for runtime in ("interpreter", "compiled")
+    ]  # fmt: skip
     saved = json.loads(json_out.read_text())
-    assert [r["threads"] for r in saved] == [1, 2, 1, 2] and saved[0]["median_ms"] > 0
+    assert [r["threads"] for r in saved] == [1, 1, 2, 2] * 2 and saved[0]["median_ms"] > 0
+    assert [r["backend"] for r in saved] == ["interpreter", "compiled"] * 4
+    # The default runtime: compiled (litert-benchmark).
+    result = run_cli(tmp_path, "benchmark", tiny_tflite["int8.tflite"], "--runs", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2].split()[:3] == ["tiny_int8.tflite", "compiled", "cpu"]
 
 
 def test_cli_benchmark_adb(tmp_path, fake_adb, phone_files):
@@ -359,6 +413,11 @@ def test_cli_benchmark_errors(tmp_path, fake_adb, phone_files, monkeypatch, caps
         (["benchmark", str(tmp_path / "missing.tflite")], "missing.tflite"),
         (["benchmark", str(model), "--gpu"], "--gpu only apply with --adb"),
         (["benchmark", str(model), "--adb"], "--adb needs --benchmark-binary"),
+        (["benchmark", str(model), "--runtime", "jit"], "`runtime` must be one of"),
+        (["benchmark", str(model), "--accelerator", "gpu", "--runtime", "interpreter"],
+         "the GPU accelerator takes --runtime compiled"),
+        (["benchmark", str(model), "--adb", "--benchmark-binary", str(binary), "--runtime",
+          "interpreter"], "--runtime applies to this machine"),
     ]
     for args, expected in cases:
         assert cli.main(args) == 2, args

@@ -126,3 +126,14 @@ def test_tflite_schema_reads_and_writes_a_model():
     builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
     again = schema.Model.GetRootAs(bytes(builder.Output()), 0)
     assert again.Subgraphs(0).OperatorsLength() == 1 and schema.BuiltinOperator.ADD == 0
+
+
+def test_interpreter_nodes_list_the_ops_then_the_delegate_partitions(tiny_tflite):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tiny_tflite["float.tflite"]), num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = _compat.interpreter_nodes(interpreter)
+    assert {"index", "op_name", "inputs", "outputs"} <= set(nodes[0])
+    assert [node["op_name"] for node in nodes].count("DELEGATE") == 1  # XNNPACK, last
+    assert nodes[-1]["op_name"] == "DELEGATE" and nodes[0]["op_name"] == "REVERSE_V2"

@@ -137,7 +137,7 @@ def test_float_tflite_agrees_with_keras(tiny_tflite, keras_model, class_folders)
     assert result.mean_abs_error < 1e-5 and result.max_abs_error < 1e-4
     assert result.keras_top1 == pytest.approx(expected["keras_top1"], abs=1e-12)
     assert result.tflite_top1 == result.keras_top1
-    assert result.row[5] == "100.00%"  # the table's top-1 agreement
+    assert result.row[4] == "100.00%"  # the table's top-1 agreement
 
 
 @pytest.mark.parametrize("io_dtype", ["int8", "uint8"])
@@ -200,7 +200,29 @@ def test_flat_folder_and_limit(tiny_tflite, keras_model, tmp_path):
     assert result.images == 3 and result.labeled == 0
     assert result.label_source is None
     assert result.keras_top1 is None and result.tflite_top1 is None
-    assert result.row[3:5] == ["-", "-"]  # no top-1, top-5 in the table
+    assert result.row[3] == "-"  # no top-1 in the table (and no top-5 column: 2 classes)
+    assert len(result.row) == 7
+
+
+@pytest.mark.parametrize("classes", [5, 6])
+def test_top5_is_reported_only_for_more_than_5_classes(classes, tmp_path):
+    import keras_shufflenet as ks
+    from keras_shufflenet._images import load_images
+
+    for i in range(classes):
+        _save_images(tmp_path / f"class_{i}", 1, seed=i)
+    model = ks.ShuffleNetV2(alpha=0.5, weights=None, input_shape=(32, 32, 3), classes=classes)
+    comparison = evaluation.compare_models(model, [], tmp_path, resize=32, crop=32)
+    (score,) = comparison.scores
+    header = comparison.table().splitlines()[1]
+    if classes == 5:  # top-5 of 5 classes is always 100%
+        assert score.top5 is None and "top-5" not in header
+    else:
+        ranks = np.argsort(-model.predict(
+            load_images(sorted(tmp_path.rglob("*.png")), 32, 32).astype("float32"), verbose=0
+        ), axis=-1)[:, :5]  # fmt: skip
+        assert score.top5 == np.mean((ranks == np.arange(classes)[:, None]).any(axis=1))
+        assert "top-5" in header
 
 
 def test_class_labels():
@@ -297,10 +319,10 @@ def test_cli_evaluate(tiny_tflite, keras_model, class_folders, tmp_path):
     assert list(rows) == ["keras", "tiny_int8.tflite"]
     # The first 4 images in sorted order, checked against the interpreter's figures.
     expected = _expected(tiny_tflite["int8.tflite"], keras_model, class_folders, limit=4)
-    *kind, top1, top5, agreement, mean_diff, max_diff = rows["tiny_int8.tflite"]
+    assert "top-5" not in out.splitlines()[1]  # two classes: top-5 would always be 100%
+    *kind, top1, agreement, mean_diff, max_diff = rows["tiny_int8.tflite"]
     assert kind == ["tflite", "int8"]
     assert top1 == f"{expected['tflite_top1'] * 100:.2f}%"
-    assert top5 == "100.00%"  # two classes
     assert agreement == f"{expected['top1_agreement'] * 100:.2f}%"
     assert float(mean_diff) == pytest.approx(expected["mean_abs_error"], rel=5e-3)
     assert float(max_diff) == pytest.approx(expected["max_abs_error"], rel=5e-3)

@@ -4,6 +4,8 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT
 
 
@@ -27,10 +29,15 @@ def test_a_saved_model_loads_after_import_keras_shufflenet_alone(tmp_path):
     assert result.stdout.split() == ["ChannelShuffle"]
 
 
-def test_the_command_line_imports_no_tensorflow_before_it_runs(tmp_path):
+@pytest.mark.parametrize("program", [
+    "'keras-shufflenet'", "'-m', 'training.finetune'", "'-m', 'tflite.convert'",
+    "'-m', 'benchmarks.tflite_latency'",
+])  # fmt: skip
+def test_programs_import_no_tensorflow_before_their_logs_are_kept_out(tmp_path, program):
     result = _python(
-        "import sys\nsys.orig_argv = [sys.executable, 'keras-shufflenet']\n"
-        "import keras_shufflenet.cli\nprint('tensorflow' in sys.modules, 'keras' in sys.modules)",
+        f"import sys\nsys.orig_argv = [sys.executable, {program}]\n"
+        "import keras_shufflenet.cli, keras_shufflenet.logs\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)",
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -62,6 +69,7 @@ PUBLIC_API = {
         "DEFAULT_OPSET", "IO_DTYPES", "OPSETS", "QUANTIZATIONS", "export_onnx", "export_tflite",
     ],
     "keras_shufflenet.layers": ["BatchNormalization", "ChannelShuffle", "ChannelSplit"],
+    "keras_shufflenet.logs": ["FOREIGN_LINE", "quiet", "quiet_program", "verbose_requested"],
     "keras_shufflenet.models": [
         "STAGE_NAMES", "ShuffleNetSpec", "V1_ALPHAS", "V1_CHANNELS", "V1_GROUPS", "V2_ALPHAS",
         "V2_CHANNELS", "build_model", "spec_from_model", "v1_spec", "v2_spec",
@@ -71,8 +79,9 @@ PUBLIC_API = {
         "CLASS_INDEX", "CROP", "EVALUATE_OPTIONS", "EXPORT_OPTIONS", "FORMAT", "GPU", "GROUPS",
         "IMAGES", "INPUT_SIZE", "IO_DTYPE", "JSON_OUT", "KERAS_MODEL", "LIMIT", "MODEL",
         "MODEL_OPTIONS", "NNAPI", "OPSET", "OP_PROFILING", "OUTPUT", "Option", "PHONE_OPTIONS",
-        "QUANTIZATION", "RESIZE", "RUNS", "SERIAL", "TFLITE_OPTIONS", "THREADS", "WARMUP",
-        "WEIGHTS", "XNNPACK", "add_arguments", "check_model_source", "class_names", "define_flags",
+        "QUANTIZATION", "RESIZE", "RUNS", "RUNTIME", "SERIAL", "TFLITE_OPTIONS", "THREADS",
+        "VERBOSE", "WARMUP", "WEIGHTS", "XNNPACK", "add_arguments", "check_model_source",
+        "class_names", "define_flags",
         "eval_size", "image_size", "load_model", "parse_weights", "spec_for", "values",
     ],
     "keras_shufflenet.quantization": ["quantize_model", "quantize_scope", "tf_keras"],
@@ -110,7 +119,7 @@ def test_the_top_level_lists_its_api_and_subpackages_only(tmp_path):
     result = _python("import keras_shufflenet\nprint(' '.join(dir(keras_shufflenet)))", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     public = {name for name in result.stdout.split() if not name.startswith("_")}
-    subpackages = {"distribute", "export", "layers", "models", "options", "quantization",
+    subpackages = {"distribute", "export", "layers", "logs", "models", "options", "quantization",
                    "runtime", "weights"}  # fmt: skip
     assert public == set(PUBLIC_API["keras_shufflenet"]) | subpackages
     assert not {"importlib", "os", "sys"} & set(result.stdout.split())

@@ -28,7 +28,7 @@ TINY = [
     "--data=synthetic", "--model=v2", "--alpha=0.5", "--weights=none", "--num_classes=4",
     "--image_size=32", "--synthetic_size=32", "--eval_resize=32", "--eval_crop=32",
     "--batch_size=16", "--train_examples=128", "--val_examples=64", "--base_lr=2.0",
-    "--bn_recalibration_steps=2", "--verbose=2",
+    "--bn_recalibration_steps=2", "--progress=2",
 ]
 TINY_EPOCHS, TINY_STEPS = 3, 8
 
@@ -65,6 +65,13 @@ def test_schedule_is_linear_to_zero_with_optional_warmup_and_cosine():
     assert recipe.WarmupDecay.from_config(warm.get_config()).get_config() == warm.get_config()
     with pytest.raises(ValueError, match="Received: schedule="):
         recipe.Recipe(schedule="step")
+
+
+@pytest.mark.parametrize("classes, names", [(3, ["top1"]), (5, ["top1"]), (6, ["top1", "top5"])])
+def test_top5_is_measured_only_where_there_are_more_than_5_classes(classes, names):
+    from training import recipe
+
+    assert [metric.name for metric in recipe.make_metrics(classes)] == names
 
 
 def test_weight_decay_is_pytorch_coupled_l2_on_kernels_only():
@@ -215,7 +222,7 @@ def test_train_imagenet_saves_a_model_that_weights_path_loads(tiny_run):
     info = summary(run)
     assert info["optimizer_iterations"] == TINY_EPOCHS * TINY_STEPS
     assert info["steps_per_epoch"] == TINY_STEPS and info["bn_recalibration_batches"] == 2
-    assert 0 <= info["val"]["top1"] <= 1 and info["val"]["top5"] >= info["val"]["top1"]
+    assert 0 <= info["val"]["top1"] <= 1 and "top5" not in info["val"]  # 4 classes
     for name in ("backup/latest.weights.h5", "checkpoints/last.weights.h5", "model.keras"):
         assert (run / name).is_file(), name
     tags = set()
@@ -224,7 +231,8 @@ def test_train_imagenet_saves_a_model_that_weights_path_loads(tiny_run):
     for events in (run / "logs").rglob("events.out.tfevents.*"):  # TensorBoard
         for event in tf.compat.v1.train.summary_iterator(str(events)):
             tags.update(value.tag for value in event.summary.value)
-    assert {"epoch_loss", "epoch_top1", "epoch_top5", "epoch_learning_rate"} <= tags, tags
+    assert {"epoch_loss", "epoch_top1", "epoch_learning_rate"} <= tags, tags
+    assert "epoch_top5" not in tags  # 4 classes: top-5 would always be 1
     assert "Epoch 3/3" in result.stdout
     model = ShuffleNetV2(alpha=0.5, weights=str(run / "model.weights.h5"), classes=4,
                          input_shape=(32, 32, 3))
@@ -264,7 +272,7 @@ def test_finetune_from_a_checkpoint_to_a_new_folder_dataset(tiny_run, tmp_path):
         f"--weights={run / 'model.weights.h5'}", "--source_classes=4",
         f"--train_data={tmp_path / 'train'}", f"--val_data={tmp_path / 'val'}",
         "--num_classes=3", "--image_size=32", "--eval_resize=32", "--batch_size=16",
-        "--head_epochs=1", "--finetune_epochs=1", f"--out_dir={out}", "--verbose=2",
+        "--head_epochs=1", "--finetune_epochs=1", f"--out_dir={out}", "--progress=2",
     ))
     assert "Phase 1" in result.stdout and "validation top-1" in result.stdout
     info = summary(out)
@@ -293,7 +301,7 @@ def test_qat_program_writes_a_full_int8_tflite(tiny_run, tmp_path):
         tmp_path, *program("qat"), "--data=synthetic", "--model=v2", "--alpha=0.5",
         f"--weights={run / 'model.weights.h5'}", "--num_classes=4", "--image_size=32",
         "--synthetic_size=32", "--eval_resize=32", "--batch_size=16", "--train_examples=64",
-        "--val_examples=32", "--tflite_eval_examples=16", f"--out_dir={out}", "--verbose=2",
+        "--val_examples=32", "--tflite_eval_examples=16", f"--out_dir={out}", "--progress=2",
     ))
     info = summary(out)
     assert info["qat_steps"] == 4 and 0 <= info["val_top1_int8_tflite"] <= 1
@@ -321,7 +329,7 @@ def test_train_imagenet_learns_the_synthetic_task_to_90_percent(tmp_path):
         "--eval_resize=64", "--eval_crop=64", "--min_crop_area=1.0", "--color_jitter=0",
         "--batch_size=64", "--train_examples=3008", "--val_examples=1000", "--epochs=14",
         "--optimizer=adam", "--base_lr=0.16", "--warmup_epochs=1",
-        "--bn_recalibration_steps=20", "--verbose=2", f"--out_dir={out}",
+        "--bn_recalibration_steps=20", "--progress=2", f"--out_dir={out}",
     ))
     info = summary(out)
     print(info)

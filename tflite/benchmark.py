@@ -9,11 +9,17 @@ On the phone this pushes the model and `benchmark_model` to
 `keras-shufflenet benchmark`.
 """
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from keras_shufflenet import cli, options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from keras_shufflenet import cli, options  # noqa: E402
 
 FLAGS = flags.FLAGS
+options.define_flags((options.VERBOSE,))
 flags.DEFINE_list("models", None, "Comma-separated .tflite files.")
 options.define_flags(options.BENCHMARK_OPTIONS)
 
@@ -27,7 +33,7 @@ def _benchmark_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    return cli.run_reporting_errors(lambda: print(_benchmark_flags()))
+    return cli.run_reporting_errors(lambda: print(_benchmark_flags()), FLAGS.verbose)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,17 @@ pixels in [0, 255]; see `keras_shufflenet.export_tflite`. The same as
 `keras-shufflenet export --format tflite`.
 """
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from keras_shufflenet import cli, options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from keras_shufflenet import cli, options  # noqa: E402
 
 FLAGS = flags.FLAGS
+options.define_flags((options.VERBOSE,))
 options.define_flags(options.EXPORT_OPTIONS, quantization="int8", io_dtype="uint8")
 
 
@@ -22,7 +28,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     values = options.values(FLAGS, options.EXPORT_OPTIONS)
-    return cli.run_reporting_errors(lambda: print(cli.export(format="tflite", **values)))
+    return cli.run_reporting_errors(
+        lambda: print(cli.export(format="tflite", **values)), FLAGS.verbose
+    )
 
 
 if __name__ == "__main__":

@@ -9,11 +9,17 @@ The folder holds images, or one sub-folder per class (WordNet ids such as
 n01440764 give ImageNet labels). The same as `keras-shufflenet evaluate`.
 """
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from keras_shufflenet import cli, options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from keras_shufflenet import cli, options  # noqa: E402
 
 FLAGS = flags.FLAGS
+options.define_flags((options.VERBOSE,))
 flags.DEFINE_list("models", None, "Comma-separated .tflite and .onnx files.")
 options.define_flags(options.EVALUATE_OPTIONS)
 
@@ -22,7 +28,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     values = options.values(FLAGS, options.EVALUATE_OPTIONS)
-    return cli.run_reporting_errors(lambda: print(cli.evaluate(FLAGS.models or [], **values)))
+    return cli.run_reporting_errors(
+        lambda: print(cli.evaluate(FLAGS.models or [], **values)), FLAGS.verbose
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,14 @@ architecture with a `--source_classes` head (1000 for ImageNet weights).
 import os
 import sys
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from training import options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.options imports it)
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
 options.define_model_flags(weights="imagenet")
@@ -37,7 +42,7 @@ flags.DEFINE_integer("finetune_epochs", 5, "Epochs with everything trainable.")
 flags.DEFINE_float("finetune_lr", 0.005, "Peak learning rate of the unfrozen phase (cosine).")
 flags.DEFINE_float("weight_decay", 4e-5, "L2 decay of conv/dense kernels.")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.")
+options.define_output_flags()
 
 
 def _phase(model, learning_rate, epochs, schedule, steps, train_data, val_data):
@@ -55,7 +60,8 @@ def _phase(model, learning_rate, epochs, schedule, steps, train_data, val_data):
     recipe.compile_model(model, phase, steps, FLAGS.num_classes)
     history = model.fit(
         train_data, epochs=epochs, steps_per_epoch=steps, validation_data=val_data,
-        verbose=FLAGS.verbose,
+        shuffle=False,  # the dataset shuffles itself (Keras warns that it ignores True)
+        verbose=FLAGS.progress,
     )
     return float(history.history["val_top1"][-1])
 

@@ -77,12 +77,13 @@ def save(model, out_dir, stem="model", class_names=None):
 
 
 def evaluate(model, dataset, num_classes):
-    """`{"top1": ..., "top5": ...}` of a softmax `model` on `dataset`."""
+    """`{"top1": ..., "top5": ...}` of a softmax `model` on `dataset` (top-5
+    where there are more than 5 classes)."""
     from training import recipe
 
     model.compile(loss="categorical_crossentropy", metrics=recipe.make_metrics(num_classes))
     results = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {name: float(results[name]) for name in ("top1", "top5")}
+    return {name: float(results[name]) for name in ("top1", "top5") if name in results}
 
 
 __all__ = ["build", "dtype_policy", "evaluate", "float32_copy", "save", "transfer_weights"]

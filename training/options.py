@@ -19,6 +19,13 @@ def define_model_flags(weights="none"):
     flags.DEFINE_integer("image_size", 224, "Training crop and model input size.")
 
 
+def define_output_flags():
+    """`--progress` (Keras' progress) and `--verbose` (other libraries' log
+    lines, which `keras_shufflenet.logs` keeps out otherwise)."""
+    flags.DEFINE_integer("progress", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.")
+    options.define_flags((options.VERBOSE,))
+
+
 def define_data_flags():
     flags.DEFINE_enum("data", "tfrecord", list(data.SOURCES),
                       "tfrecord: ImageNet TFRecord shards; tfds: imagenet2012 through TFDS; "
@@ -98,4 +105,7 @@ def default_out_dir(program):
     return os.path.join(root, "artifacts", "training", program)
 
 
-__all__ = ["data_config", "define_data_flags", "define_model_flags", "eval_size", "spec"]
+__all__ = [
+    "data_config", "define_data_flags", "define_model_flags", "define_output_flags", "eval_size",
+    "spec",
+]  # fmt: skip

@@ -17,9 +17,14 @@ LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
 
 import os
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from training import options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.options imports it)
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
 options.define_model_flags(weights="imagenet")
@@ -36,7 +41,7 @@ flags.DEFINE_integer("calibration_images", 256, "Training images that set the ac
                      "[-6, 6] start).", lower_bound=0)
 flags.DEFINE_integer("tflite_eval_examples", 1000, "Validation images for the int8 file "
                      "(batch 1, LiteRT; 0: skip).")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.")
+options.define_output_flags()
 
 
 def _float_model(spec, weights):
@@ -96,7 +101,7 @@ def main(argv):
         metrics=[tf_keras.metrics.CategoricalAccuracy(name="top1")],
     )
     qat_model.fit(train_data, epochs=FLAGS.epochs, steps_per_epoch=steps,
-                  validation_data=val_data, verbose=FLAGS.verbose)
+                  validation_data=val_data, verbose=FLAGS.progress)
 
     out_dir = FLAGS.out_dir or options.default_out_dir("qat")
     os.makedirs(out_dir, exist_ok=True)

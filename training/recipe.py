@@ -25,6 +25,8 @@ import math
 import keras
 from keras import ops
 
+TOP_K = 5  # top-5 accuracy, reported where there are more classes
+
 SCHEDULES = ("linear", "cosine", "constant")
 OPTIMIZERS = ("sgd", "adam")
 REFERENCE_BATCH = 1024
@@ -149,11 +151,12 @@ def make_loss(recipe):
 
 
 def make_metrics(num_classes):
-    """Top-1 and top-5 accuracy (top-k with k < classes for small problems)."""
-    return [
-        keras.metrics.CategoricalAccuracy(name="top1"),
-        keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
-    ]
+    """Top-1 accuracy, and top-5 where there are more than 5 classes (with
+    5 or fewer it is always 1)."""
+    metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
+    if num_classes > TOP_K:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=TOP_K, name="top5"))
+    return metrics
 
 
 def resolve_jit_compile(jit_compile):
@@ -182,6 +185,7 @@ def compile_model(model, recipe, steps_per_epoch, num_classes, jit_compile="auto
 
 __all__ = [
     "Recipe",
+    "TOP_K",
     "WarmupDecay",
     "apply_weight_decay",
     "compile_model",

@@ -19,9 +19,14 @@ crash), `checkpoints/` (every epoch), `logs/` (TensorBoard), and at the end
 import os
 import sys
 
-from absl import app, flags
+from keras_shufflenet import logs
 
-from training import options
+if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.options imports it)
+    logs.quiet_program()
+
+from absl import app, flags  # noqa: E402
+
+from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
 options.define_model_flags(weights="none")
@@ -50,7 +55,7 @@ flags.DEFINE_list("devices", None, "Devices for --strategy=mirrored (default: al
 flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices "
                      "(for mirrored on CPU).")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu.")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 a line per epoch.")
+options.define_output_flags()
 
 
 def _recipe():
@@ -146,7 +151,8 @@ def main(argv):
         steps_per_epoch=steps,
         validation_data=val_data,
         callbacks=callbacks,
-        verbose=FLAGS.verbose if is_chief else 0,
+        shuffle=False,  # the dataset shuffles itself (Keras warns that it ignores True)
+        verbose=FLAGS.progress if is_chief else 0,
     )
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
@@ -158,7 +164,7 @@ def main(argv):
             final,
             data.calibration_dataset(config, FLAGS.batch_size, FLAGS.bn_recalibration_steps),
             FLAGS.bn_recalibration_steps,
-            verbose=1 if is_chief and FLAGS.verbose == 1 else 0,
+            verbose=1 if is_chief and FLAGS.progress == 1 else 0,
         )
     paths = models.save(final, run_dir)
     summary = {
@@ -173,8 +179,10 @@ def main(argv):
     }
     if validate:
         summary["val"] = models.evaluate(final, val_data, FLAGS.num_classes)
+        top5 = summary["val"].get("top5")
         print(
-            f"validation top-1 {summary['val']['top1']:.4f}, top-5 {summary['val']['top5']:.4f}",
+            f"validation top-1 {summary['val']['top1']:.4f}"
+            + ("" if top5 is None else f", top-5 {top5:.4f}"),
             flush=True,
         )
     checkpointing.write_json(os.path.join(run_dir, "summary.json"), summary)

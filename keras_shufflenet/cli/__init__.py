@@ -12,13 +12,13 @@ import os
 import sys
 import traceback
 
+from keras_shufflenet import logs, options
 from keras_shufflenet.cli import (
     _benchmark,
     _convert_weights,
     _evaluate,
     _export,
     _info,
-    _native_logs,
     _predict,
 )
 from keras_shufflenet.cli._benchmark import benchmark
@@ -80,9 +80,7 @@ def _parser():
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="show tracebacks and TensorFlow's own log lines"
-    )
+    options.add_arguments(parser, (options.VERBOSE,))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
         command.add_parser(commands)
@@ -104,13 +102,13 @@ def report(error, verbose=False):
 
 
 def run_reporting_errors(function, verbose=False):
-    """Runs `function()` with TensorFlow's native logs kept out (unless
-    `verbose`); returns the exit code (0, or `report`'s)."""
+    """Runs `function()` with other libraries' log lines kept out (unless
+    `verbose`; `keras_shufflenet.logs`); returns the exit code (0, or `report`'s)."""
     try:
         if verbose:
             function()
         else:
-            with _native_logs.filtered():
+            with logs.quiet():
                 function()
         sys.stdout.flush()
     except BrokenPipeError:  # `keras-shufflenet info | head`: the reader has gone

@@ -19,6 +19,23 @@ def run(args):
     print(benchmark(args.models, **options.values(args, options.BENCHMARK_OPTIONS)))
 
 
+def _check_runtimes(runtimes, accelerator, adb):
+    from keras_shufflenet.runtime import _benchmark
+
+    for runtime in runtimes:
+        _benchmark.check_runtime(runtime)
+    if adb and list(runtimes) != list(options.RUNTIME.default):
+        raise ValueError(
+            "--runtime applies to this machine; on a phone benchmark_model runs the model. "
+            f"Received: --adb --runtime={' '.join(runtimes)}"
+        )
+    if accelerator == "gpu" and "interpreter" in runtimes:
+        raise ValueError(
+            "LiteRT's Interpreter runs on the CPU here; the GPU accelerator takes --runtime "
+            "compiled. Received: --accelerator=gpu --runtime=interpreter"
+        )
+
+
 def _check_phone_options(adb, accelerator, **phone_options):
     if adb and accelerator != "cpu":
         raise ValueError(
@@ -40,15 +57,17 @@ def _check_phone_options(adb, accelerator, **phone_options):
         )
 
 
-def benchmark(models, *, threads=(1,), runs=50, warmup=5, accelerator="cpu", adb=False,
-              benchmark_binary=None, serial=None, gpu=False, nnapi=False, xnnpack=True,
-              op_profiling=False, json_out=None):
-    """Measures every model at every thread count; returns the table (and the
-    operator profiles, when asked for) as text."""
-    from keras_shufflenet import _files, runtime
+def benchmark(models, *, threads=(1,), runs=50, warmup=5, accelerator="cpu",
+              runtime=("compiled",), adb=False, benchmark_binary=None, serial=None, gpu=False,
+              nnapi=False, xnnpack=True, op_profiling=False, json_out=None):
+    """Measures every model at every thread count with every runtime; returns
+    the table (and the operator profiles, when asked for) as text."""
+    from keras_shufflenet import _files
     from keras_shufflenet.runtime import _accelerator, _benchmark
+    from keras_shufflenet.runtime import benchmark_adb, benchmark_interpreter, benchmark_local
 
     _accelerator.check_accelerator(accelerator)
+    _check_runtimes(runtime, accelerator, adb)
     _check_phone_options(
         adb, accelerator, benchmark_binary=benchmark_binary, serial=serial, gpu=gpu,
         nnapi=nnapi, xnnpack=xnnpack, op_profiling=op_profiling,
@@ -64,12 +83,16 @@ def benchmark(models, *, threads=(1,), runs=50, warmup=5, accelerator="cpu", adb
         for count in threads:
             common = {"num_threads": count, "num_runs": runs, "warmup_runs": warmup}
             if adb:
-                results.append(runtime.benchmark_adb(
+                results.append(benchmark_adb(
                     model, benchmark_binary, use_xnnpack=xnnpack, use_gpu=gpu,
                     use_nnapi=nnapi, op_profiling=op_profiling, serial=serial, **common,
                 ))  # fmt: skip
-            else:
-                results.append(runtime.benchmark_local(model, accelerator=accelerator, **common))
+                continue
+            for name in runtime:
+                if name == "interpreter":
+                    results.append(benchmark_interpreter(model, **common))
+                else:
+                    results.append(benchmark_local(model, accelerator=accelerator, **common))
     text = [_benchmark.format_table(results)]
     text += [
         f"\n{r.model} ({r.threads} threads):\n{r.op_profile}" for r in results if r.op_profile

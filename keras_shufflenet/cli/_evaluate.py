@@ -7,7 +7,8 @@ from keras_shufflenet import options
 def add_parser(commands):
     p = commands.add_parser(
         "evaluate",
-        help="top-1/top-5 of a Keras model and its .tflite/.onnx exports on labelled images",
+        help="top-1 (top-5 above 5 classes) of a Keras model and its .tflite/.onnx exports "
+        "on labelled images",
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help=".tflite and .onnx files")
     options.add_arguments(p, options.EVALUATE_OPTIONS)

@@ -1,8 +1,11 @@
 """Latency of `.tflite` models: locally with LiteRT, or on a phone over adb.
 
-`benchmark_local` runs the `litert-benchmark` command that the
-`ai-edge-litert` package installs and reads its `--result_json`;
-`benchmark_interpreter` times `Interpreter.invoke` in this process.
+LiteRT has two runtimes, and both run here: `benchmark_local` runs the
+`litert-benchmark` command that the `ai-edge-litert` package installs (a
+`CompiledModel`: the "compiled" runtime) and reads its `--result_json`;
+`benchmark_interpreter` times `Interpreter.invoke` in this process (the
+"interpreter" runtime, which most apps call). On the CPU both say how
+LiteRT's XNNPACK delegate takes the graph (`xnnpack_delegation`).
 `benchmark_adb` pushes the model and the TFLite `benchmark_model` binary to
 an Android device, runs it there and parses what it prints::
 
@@ -28,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_shufflenet import _files, _table
+from keras_shufflenet import _compat, _files, _table
 from keras_shufflenet.runtime import _accelerator
+
+RUNTIMES = ("compiled", "interpreter")  # litert-benchmark's CompiledModel, the Interpreter
 
 DEVICE_DIR = "/data/local/tmp/keras_shufflenet"
 # What adb prints when no device answers; it does not always exit non-zero.
@@ -67,11 +72,17 @@ class BenchmarkResult:
         p95_ms: 95th percentile latency.
         mean_ms: Mean latency.
         runs: Timed inferences behind the numbers.
-        backend: `"litert"` (`litert-benchmark` here), `"interpreter"` (LiteRT's
-            `Interpreter` here) or `"adb"` (an Android device).
+        backend: The runtime: `"compiled"` (`litert-benchmark` here, LiteRT's
+            `CompiledModel`), `"interpreter"` (LiteRT's `Interpreter` here) or
+            `"adb"` (`benchmark_model` on an Android device).
         accelerator: `"cpu"` or `"gpu"` (LiteRT's accelerators), `None` on a phone.
-        fully_accelerated: Whether every op ran on that accelerator (`None`
+        fully_accelerated: Whether every op ran on that accelerator: on the
+            GPU, none left to the CPU; on the CPU, all in XNNPACK (`None`
             where not measured).
+        xnnpack_partitions: On the CPU, the XNNPACK delegate's partitions of
+            the graph (`None` elsewhere).
+        xnnpack_ops: On the CPU, the graph's ops that XNNPACK runs.
+        ops: On the CPU, the graph's ops.
         note: Caveats about the numbers (e.g. percentiles not reported), or `None`.
         op_profile: `benchmark_model`'s per-operator profile, raw, when asked for.
     """
@@ -84,9 +95,12 @@ class BenchmarkResult:
     p95_ms: float
     mean_ms: float
     runs: int
-    backend: str = "litert"
+    backend: str = "compiled"
     accelerator: str | None = None
     fully_accelerated: bool | None = None
+    xnnpack_partitions: int | None = None
+    xnnpack_ops: int | None = None
+    ops: int | None = None
     note: str | None = None
     op_profile: str | None = None
 
@@ -104,6 +118,11 @@ def check_counts(num_threads, num_runs, warmup_runs):
             raise ValueError(
                 f"`{name}` must be an integer >= {least}. Received: {name}={value!r}"
             )
+
+
+def check_runtime(runtime):
+    if runtime not in RUNTIMES:
+        raise ValueError(f"`runtime` must be one of {RUNTIMES}. Received: runtime={runtime!r}")
 
 
 def check_model_file(model_path):
@@ -154,8 +173,9 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accel
             is not fully accelerated). Defaults to `"cpu"`.
 
     Returns:
-        A `BenchmarkResult` with `backend="litert"`, `accelerator` and
-        `fully_accelerated`.
+        A `BenchmarkResult` with `backend="compiled"`, `accelerator` and
+        `fully_accelerated`; on the CPU, XNNPACK's partitions and ops (as the
+        Interpreter's XNNPACK delegate takes the graph: see `xnnpack_delegation`).
 
     Raises:
         FileNotFoundError: `model_path` does not exist.
@@ -188,9 +208,12 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accel
                 )
             )
         report = json.loads(result_json.read_text())
+    delegation = dict.fromkeys(_XNNPACK_FIELDS)
+    if accelerator == "cpu":
+        delegation = xnnpack_delegation(path)
     try:
         latency = report["latency"]
-        return BenchmarkResult(
+        result = BenchmarkResult(
             model=os.fspath(model_path),
             size_mb=_files.size_mb(path),
             threads=int(report.get("num_threads", num_threads)),
@@ -199,17 +222,79 @@ def benchmark_local(model_path, num_threads=1, num_runs=50, warmup_runs=5, accel
             p95_ms=float(latency["p95_ms"]),
             mean_ms=float(latency["avg_ms"]),
             runs=int(latency.get("num_runs", num_runs)),
-            backend="litert",
+            backend="compiled",
             accelerator=accelerator,
             # litert-benchmark (LiteRT 2.3) reports a model whose ops the GPU
-            # refused and left to the CPU as fully accelerated; its log says otherwise.
+            # refused and left to the CPU as fully accelerated; its log says
+            # otherwise. On the CPU it always says False: XNNPACK's count decides.
             fully_accelerated=report.get("fully_accelerated") and not _accelerator.refused_ops(output),
+            **delegation,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise BenchmarkError(
             f"litert-benchmark wrote a result without the expected latency "
             f"fields ({error!r}): {json.dumps(report)[:500]}"
         ) from error
+    if accelerator == "cpu":
+        result.fully_accelerated = _whole(delegation)
+    return result
+
+
+_XNNPACK_FIELDS = ("xnnpack_partitions", "xnnpack_ops", "ops")
+
+
+def _whole(delegation):
+    return delegation["xnnpack_partitions"] == 1 and delegation["xnnpack_ops"] == delegation["ops"]
+
+
+def _interpreter(path, num_threads=1):
+    """A LiteRT `Interpreter` of `path` with its tensors allocated (and its
+    default XNNPACK delegate applied)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise BenchmarkError(
+            "Benchmarking here needs LiteRT: `pip install ai-edge-litert`."
+        ) from error
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        raise BenchmarkError(f"LiteRT could not load {path}: {error}") from error
+    return interpreter
+
+
+def xnnpack_delegation(model_path):
+    """How LiteRT's XNNPACK delegate (the CPU's) takes a `.tflite` model.
+
+    Returns:
+        `{"xnnpack_partitions": ..., "xnnpack_ops": ..., "ops": ...}`: the
+        delegate's partitions of the graph, the ops in them, and the graph's
+        ops. `(1, n, n)`: XNNPACK runs the whole graph.
+    """
+    return _delegation(_interpreter(check_model_file(model_path)))
+
+
+def _delegation(interpreter):
+    nodes = _compat.interpreter_nodes(interpreter)
+    partitions = [node for node in nodes if node["op_name"] == "DELEGATE"]
+    ops = [node for node in nodes if node["op_name"] != "DELEGATE"]
+    from_partitions = {int(t) for node in partitions for t in node["outputs"]}
+    producer = {int(t): node for node in ops for t in node["outputs"]}
+    # The ops left out of the partitions: those that make what the partitions
+    # and the graph's outputs need, and what those ops need in turn.
+    needed = [int(t) for node in partitions for t in node["inputs"]]
+    needed += [detail["index"] for detail in interpreter.get_output_details()]
+    left = set()
+    while needed:
+        tensor = needed.pop()
+        node = producer.get(tensor)
+        if tensor in from_partitions or node is None or node["index"] in left:
+            continue
+        left.add(node["index"])
+        needed += [int(t) for t in node["inputs"]]
+    return {"xnnpack_partitions": len(partitions), "xnnpack_ops": len(ops) - len(left),
+            "ops": len(ops)}  # fmt: skip
 
 
 def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5):
@@ -220,7 +305,8 @@ def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5)
     percent on the same file. Inputs are zeros; each `invoke` is timed.
 
     Returns:
-        A `BenchmarkResult` with `backend="interpreter"`, `accelerator="cpu"`.
+        A `BenchmarkResult` with `backend="interpreter"`, `accelerator="cpu"`
+        and XNNPACK's partitions and ops.
 
     Raises:
         FileNotFoundError, ValueError: `model_path` is not a `.tflite` file.
@@ -228,17 +314,8 @@ def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5)
     """
     check_counts(num_threads, num_runs, warmup_runs)
     path = check_model_file(model_path)
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as error:
-        raise BenchmarkError(
-            "benchmark_interpreter needs LiteRT: `pip install ai-edge-litert`."
-        ) from error
-    try:
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
-    except (RuntimeError, ValueError) as error:
-        raise BenchmarkError(f"LiteRT could not load {path}: {error}") from error
+    interpreter = _interpreter(path, num_threads)
+    delegation = _delegation(interpreter)
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
     for _ in range(warmup_runs):
@@ -260,6 +337,8 @@ def benchmark_interpreter(model_path, num_threads=1, num_runs=50, warmup_runs=5)
         runs=num_runs,
         backend="interpreter",
         accelerator="cpu",
+        fully_accelerated=_whole(delegation),
+        **delegation,
     )
 
 
@@ -446,11 +525,22 @@ def benchmark_adb(
 # ------------------------------------------------------------------ table
 
 
+def _accelerated(result):
+    """On the CPU, XNNPACK's partitions and ops ("XNNPACK 1 partition, 198/198
+    ops": all of them); elsewhere whether the accelerator took every op."""
+    if result.accelerator == "cpu" and result.xnnpack_partitions is not None:
+        plural = "" if result.xnnpack_partitions == 1 else "s"
+        return (f"XNNPACK {result.xnnpack_partitions} partition{plural}, "
+                f"{result.xnnpack_ops}/{result.ops} ops")  # fmt: skip
+    return {True: "yes", False: "no", None: "-"}[result.fully_accelerated]
+
+
 def format_table(results):
-    """An aligned text table of `BenchmarkResult`s, notes below it."""
+    """An aligned text table of `BenchmarkResult`s, notes below it: which
+    runtime made each row, and how the accelerator took the graph."""
     header = (
-        "model", "backend", "threads", "size (MB)", "median ms", "p5 ms", "p95 ms",
-        "fully accelerated",
+        "model", "runtime", "threads", "size (MB)", "median ms", "p5 ms", "p95 ms",
+        "accelerated",
     )  # fmt: skip
     rows = [
         (
@@ -461,7 +551,7 @@ def format_table(results):
             f"{r.median_ms:.2f}",
             f"{r.p5_ms:.2f}",
             f"{r.p95_ms:.2f}",
-            {True: "yes", False: "no", None: "-"}[r.fully_accelerated],
+            _accelerated(r),
         )
         for r in results
     ]

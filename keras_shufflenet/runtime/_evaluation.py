@@ -4,7 +4,7 @@
 reference models were evaluated) and feeds it to a Keras model and to any
 number of exported files (`.tflite` through the LiteRT interpreter, `.onnx`
 through onnxruntime; see `_runners`), and reports for each its top-1 and
-top-5 accuracy on the labelled images, how often its top-1 class agrees with
+top-5 accuracy on the labelled images (top-5 for more than 5 classes only), how often its top-1 class agrees with
 the Keras model's, and the mean and largest output difference.
 
 Image folders are either flat (no labels) or hold one sub-folder per class:
@@ -33,7 +33,7 @@ from keras_shufflenet.runtime import _runners
 
 WNID = re.compile(r"n\d{8}")
 BATCH = 32
-TOP_K = 5
+TOP_K = 5  # top-5 accuracy, reported where the model has more classes
 
 
 def class_labels(folder_names, num_classes, class_index=None):
@@ -143,7 +143,8 @@ def tflite_top1(tflite_path, batches, limit=None, num_threads=None):
 
 @dataclasses.dataclass
 class ModelScore:
-    """How one model did (accuracies are fractions; `None` without labels)."""
+    """How one model did (accuracies are fractions; `None` without labels, and
+    top-5 `None` for a model of 5 classes or fewer, where it is always 1)."""
 
     name: str
     kind: str
@@ -156,7 +157,7 @@ class ModelScore:
 
 @dataclasses.dataclass
 class Comparison:
-    """Every model's score on the same images."""
+    """Every model's score on the same images (of a model of `classes` classes)."""
 
     images: int
     labeled: int
@@ -164,18 +165,22 @@ class Comparison:
     resize: int
     crop: int
     scores: list
+    classes: int
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
     def table(self):
-        """The scores side by side, with the images and preprocessing used."""
+        """The scores side by side, with the images and preprocessing used
+        (no top-5 column for 5 classes or fewer)."""
         source = f", labels from {self.label_source}" if self.label_source else ""
-        header = ("model", "kind", "top-1", "top-5", "top-1 = Keras", "mean |diff|", "max |diff|")
+        top5 = self.classes > TOP_K
+        header = ("model", "kind", "top-1", *(["top-5"] if top5 else []), "top-1 = Keras",
+                  "mean |diff|", "max |diff|")  # fmt: skip
         rows = [
             (
-                s.name, s.kind, _percent(s.top1), _percent(s.top5), _percent(s.agreement),
-                f"{s.mean_abs_error:.3g}", f"{s.max_abs_error:.3g}",
+                s.name, s.kind, _percent(s.top1), *([_percent(s.top5)] if top5 else []),
+                _percent(s.agreement), f"{s.mean_abs_error:.3g}", f"{s.max_abs_error:.3g}",
             )  # fmt: skip
             for s in self.scores
         ]
@@ -246,6 +251,7 @@ def compare_models(keras_model, model_paths, image_dir, resize=256, crop=224, li
     labeled = np.array([label is not None for label in labels])
     truth = np.array([label for label in labels if label is not None])
     keras_top1 = np.concatenate(top[0])[:, 0]
+    top5 = num_classes > TOP_K
     scores = []
     for name, kind, ranks, total, largest in zip(names, kinds, top, sums, maxima):
         ranks = np.concatenate(ranks)
@@ -253,13 +259,14 @@ def compare_models(keras_model, model_paths, image_dir, resize=256, crop=224, li
         scores.append(ModelScore(
             name=name, kind=kind,
             top1=float(hits[:, 0].mean()) if hits is not None else None,
-            top5=float(hits.any(axis=1).mean()) if hits is not None else None,
+            top5=float(hits.any(axis=1).mean()) if hits is not None and top5 else None,
             agreement=float(np.mean(ranks[:, 0] == keras_top1)),
             mean_abs_error=float(total / len(paths)), max_abs_error=largest,
         ))  # fmt: skip
     return Comparison(
         images=len(paths), labeled=int(labeled.sum()),
         label_source=source if labeled.any() else None, resize=resize, crop=crop, scores=scores,
+        classes=num_classes,
     )  # fmt: skip
 
 
