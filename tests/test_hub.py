@@ -269,3 +269,28 @@ def test_the_package_imports_without_keras_hub():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "no hub" in result.stdout, result.stderr[-2000:]
+
+
+def test_convert_weights_writes_a_preset_offline(tmp_path):
+    import torch
+
+    import reference
+    from helpers import run_cli
+
+    checkpoint = tmp_path / "v1.pth"
+    torch.save(reference.pytorchcv_v1("shufflenet_g3_wd2", seed=6).state_dict(), checkpoint)
+    result = run_cli(tmp_path, "convert-weights", checkpoint, "--model", "shufflenetv1",
+                     "--groups", "3", "--alpha", "0.5", "--preset", "--output", tmp_path / "preset")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {"config.json", "metadata.json", "model.weights.h5", "task.json",
+            "preprocessor.json"} <= set(os.listdir(tmp_path / "preset"))
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(tmp_path / "preset"))
+    assert isinstance(classifier, hub.ShuffleNetImageClassifier)
+    model = ks.ShuffleNetV1(groups=3, alpha=0.5, weights=str(checkpoint), classifier_activation=None)
+    x = np.random.default_rng(4).uniform(0, 255, (2, 256, 256, 3)).astype("float32")
+    expected = model.predict(x[:, 16:240, 16:240], verbose=0)
+    actual = classifier.predict(x, verbose=0)
+    assert np.abs(actual - expected).max() <= 1e-5 * np.abs(expected).max()
+    again = run_cli(tmp_path, "convert-weights", checkpoint, "--model", "shufflenetv1",
+                    "--groups", "3", "--alpha", "0.5", "--preset", "--output", tmp_path / "preset")
+    assert again.returncode == 2 and "exists already" in again.stderr

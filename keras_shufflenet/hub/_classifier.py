@@ -1,6 +1,10 @@
 """The keras-hub image classification task of ShuffleNet: image converter,
 preprocessor and classifier, with `from_preset` for the package's presets."""
 
+import os
+import tempfile
+from pathlib import Path
+
 import keras
 from keras_hub.src.layers.preprocessing.image_converter import ImageConverter
 from keras_hub.src.models.image_classifier import ImageClassifier
@@ -10,6 +14,7 @@ from keras_shufflenet import _imagenet
 from keras_shufflenet.hub import _presets
 from keras_shufflenet.hub._backbone import ShuffleNetBackbone, image_data_format
 from keras_shufflenet.models import _builder
+from keras_shufflenet.weights._registry import REGISTRY
 
 
 def _preset_entry(preset):
@@ -177,3 +182,37 @@ class ShuffleNetImageClassifier(ImageClassifier):
         model.get_layer("predictions").set_weights(self.output_dense.get_weights())
         return model
 
+
+
+def save_preset(weights, preset_dir, *, version="v2", alpha=1.0, groups=None, num_classes=1000):
+    """Writes a keras-hub preset of a `ShuffleNetImageClassifier` holding
+    `weights` (a reference `.pth` or a `.weights.h5`), offline, ready for
+    `keras_hub.upload_preset`. The image converter resizes and crops as the
+    published weights of the configuration were evaluated (256 then 224 where
+    none are published). Nothing is left at `preset_dir` on failure.
+
+    Returns:
+        The `Path` of the preset folder.
+    """
+    preset_dir = Path(preset_dir)
+    if preset_dir.exists():
+        raise ValueError(f"The preset folder exists already. Received: preset_dir={str(preset_dir)!r}")
+    backbone = ShuffleNetBackbone(version=version, alpha=alpha, groups=groups)
+    entry = next(
+        (e for e in REGISTRY if e.key == backbone.spec.weights_key), None
+    )
+    converter = ShuffleNetImageConverter(
+        image_size=(entry.crop, entry.crop) if entry else (224, 224),
+        resize_size=entry.resize if entry else 256,
+    )
+    classifier = ShuffleNetImageClassifier(
+        backbone=backbone, num_classes=num_classes,
+        preprocessor=ShuffleNetImageClassifierPreprocessor(converter),
+    )
+    _presets.load_weights(backbone, weights, classifier.output_dense)
+    preset_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=preset_dir.parent, prefix=".incoming-") as staging:
+        classifier.save_to_preset(staging)
+        os.replace(staging, preset_dir)
+        os.mkdir(staging)  # for TemporaryDirectory's clean-up
+    return preset_dir

@@ -51,14 +51,22 @@ PRESETS = {preset_name(entry): _preset(entry) for entry in REGISTRY}
 
 
 def load_imagenet_weights(backbone, head=None):
-    """The preset weights into `backbone` (and the 1000-class `head` Dense):
-    converted into a `ShuffleNetV1/V2` of the same spec as `weights="imagenet"`
-    does, then copied layer by layer (the layouts match in either data format)."""
+    """The preset weights into `backbone` (and the 1000-class `head` Dense),
+    converted as `weights="imagenet"` does (see `load_weights`)."""
+    load_weights(backbone, "imagenet", head)
+
+
+def load_weights(backbone, weights, head=None):
+    """`weights` (`"imagenet"` or a file that `ShuffleNetV1/V2` loads: a
+    reference `.pth`, `.weights.h5`) into `backbone` and the `head` Dense:
+    loaded into a `ShuffleNetV1/V2` of the same spec, then copied layer by
+    layer (the layers match by name, in either data format)."""
     source = _builder.build_model(
         backbone.spec,
-        weights="imagenet",
+        weights=weights,
         include_top=head is not None,
         input_shape=tuple(backbone.input.shape[1:]),
+        classes=head.units if head is not None else _imagenet.NUM_CLASSES,
         classifier_activation=None,
         include_preprocessing=False,
     )
