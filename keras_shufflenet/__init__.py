@@ -2,7 +2,7 @@
 
 The public API is what this module exports, plus the subpackages `layers`,
 `export`, `quantization`, `runtime`, `weights`, `models` (the variants as
-data), `options` (the options every front end shares) and `distribute`
+data), `hub` (the keras-hub family; needs keras-hub), `options` (the options every front end shares) and `distribute`
 (multi-worker and resumable training); modules and names that start with an
 underscore are private. The names load on first use; the package's Keras
 layers are registered on import, so that `keras.saving.load_model` finds them,
@@ -26,7 +26,8 @@ _EXPORTS = {
     "stage_outputs": "keras_shufflenet.models._builder",
 }
 _SUBPACKAGES = (
-    "distribute", "export", "layers", "models", "options", "quantization", "runtime", "weights",
+    "distribute", "export", "hub", "layers", "models", "options", "quantization", "runtime",
+    "weights",
 )  # fmt: skip
 
 __all__ = list(_EXPORTS)
