@@ -46,7 +46,10 @@ def _layers_with_dtype(dtype):
     if dtype is None:
         return _blocks.KERAS_LAYERS
     return types.SimpleNamespace(
-        **{name: functools.partial(layer, dtype=dtype) for name, layer in vars(_blocks.KERAS_LAYERS).items()}
+        **{
+            name: functools.partial(layer, dtype=dtype)
+            for name, layer in vars(_blocks.KERAS_LAYERS).items()
+        }
     )
 
 
@@ -96,13 +99,15 @@ class ShuffleNetBackbone(FeaturePyramidBackbone):
         with image_data_format(data_format):
             _builder.check_data_format()
             if image_shape is None:
-                image_shape = (3, None, None) if data_format == "channels_first" else (None, None, 3)
+                channels_first = data_format == "channels_first"
+                image_shape = (3, None, None) if channels_first else (None, None, 3)
             image_input = keras.layers.Input(shape=image_shape)
             x = _builder.features(image_input, spec, nn=_layers_with_dtype(dtype))
         super().__init__(inputs=image_input, outputs=x, dtype=dtype, **kwargs)
         stage_ends = spec.stage_output_names()
         self.pyramid_outputs = {
-            level: self.get_layer(stage_ends[stage]).output for level, stage in PYRAMID_LEVELS.items()
+            level: self.get_layer(stage_ends[stage]).output
+            for level, stage in PYRAMID_LEVELS.items()
         }
         self.version = version
         self.alpha = alpha

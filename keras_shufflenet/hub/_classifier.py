@@ -139,9 +139,13 @@ class ShuffleNetImageClassifier(ImageClassifier):
         preprocessor = kwargs.pop("preprocessor", None) or (
             ShuffleNetImageClassifierPreprocessor.from_preset(preset)
         )
-        backbone_kwargs = {k: kwargs.pop(k) for k in ("image_shape", "data_format", "dtype") if k in kwargs}
+        backbone_kwargs = {
+            key: kwargs.pop(key) for key in ("image_shape", "data_format", "dtype") if key in kwargs
+        }
         backbone = ShuffleNetBackbone.from_preset(preset, load_weights=False, **backbone_kwargs)
-        classifier = cls(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs)
+        classifier = cls(
+            backbone=backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs
+        )
         if load_weights:
             pretrained_head = num_classes == _imagenet.NUM_CLASSES
             _presets.load_imagenet_weights(
@@ -165,7 +169,9 @@ class ShuffleNetImageClassifier(ImageClassifier):
                 f"Received: image_converter={converter!r}"
             )
         if self.pooling != "avg":
-            raise ValueError(f'`to_application` needs pooling="avg". Received: pooling={self.pooling!r}')
+            raise ValueError(
+                f'`to_application` needs pooling="avg". Received: pooling={self.pooling!r}'
+            )
         backbone = self.backbone
         with image_data_format(backbone.data_format):
             model = _builder.build_model(
@@ -196,7 +202,9 @@ def save_preset(weights, preset_dir, *, version="v2", alpha=1.0, groups=None, nu
     """
     preset_dir = Path(preset_dir)
     if preset_dir.exists():
-        raise ValueError(f"The preset folder exists already. Received: preset_dir={str(preset_dir)!r}")
+        raise ValueError(
+            f"The preset folder exists already. Received: preset_dir={str(preset_dir)!r}"
+        )
     backbone = ShuffleNetBackbone(version=version, alpha=alpha, groups=groups)
     entry = next(
         (e for e in REGISTRY if e.key == backbone.spec.weights_key), None

@@ -24,7 +24,10 @@ def _backbone_params(entry, spec):
 
 
 def _preset(entry):
-    spec = _specs.v2_spec(entry.alpha) if entry.version == "v2" else _specs.v1_spec(entry.groups, entry.alpha)
+    if entry.version == "v2":
+        spec = _specs.v2_spec(entry.alpha)
+    else:
+        spec = _specs.v1_spec(entry.groups, entry.alpha)
     family = "ShuffleNet V2" if entry.version == "v2" else f"ShuffleNet V1 ({entry.groups} groups)"
     source = "torchvision" if entry.version == "v2" else "pytorchcv"
     return {
