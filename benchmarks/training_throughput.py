@@ -14,7 +14,12 @@ images/s of the rounds is reported, with the ratio Keras / PyTorch. Both use
 every core. Prints a markdown table and writes it, with the raw numbers,
 under artifacts/benchmarks/.
 
-    python3 -m benchmarks.training_throughput --rounds 5 --steps 10
+`--data-formats` adds a second table: Keras `fit` and `predict_on_batch`
+of the same model built channels_last and channels_first, interleaved in
+one process per backend (PyTorch, JAX; TensorFlow has no channels-first
+convolution on CPUs), with the ratio channels_first / channels_last.
+
+    python3 -m benchmarks.training_throughput --rounds 5 --steps 10 --data-formats
 """
 
 import argparse
@@ -45,6 +50,8 @@ import keras_shufflenet as ks
 
 OUT = ROOT / "artifacts" / "benchmarks"
 GOALS = {"training": 1.0, "inference": 1.5}
+FORMAT_BACKENDS = ("torch", "jax")
+DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def parse_args(argv=None):
@@ -59,6 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--jit-compile", choices=["true", "false"], default="false",
                         help="XLA for Keras' train and predict steps (measured slower on CPU)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the results")
+    parser.add_argument("--data-formats", action="store_true",
+                        help="also time channels_first against channels_last on PyTorch and JAX")
+    parser.add_argument("--format-worker", choices=FORMAT_BACKENDS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -118,6 +128,83 @@ class KerasSide:
         return float(out[0, 0])
 
 
+class FormatSide:
+    """Keras `fit` and `predict_on_batch` of ShuffleNetV2 1.0x built in `data_format`."""
+
+    def __init__(self, batch, size, data_format):
+        keras.config.set_image_data_format(data_format)
+        keras.utils.set_random_seed(0)
+        shape = (3, size, size) if data_format == "channels_first" else (size, size, 3)
+        self.model = ks.ShuffleNetV2(alpha=1.0, weights=None, input_shape=shape,
+                                     classifier_activation=None, include_preprocessing=False)
+        self.model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((batch, *shape), dtype="float32")
+        self.y = rng.integers(0, 1000, batch)
+        keras.config.set_image_data_format("channels_last")
+
+    def train(self, steps):
+        for _ in range(steps):
+            loss = self.model.train_on_batch(self.x, self.y)
+        return loss
+
+    def infer(self, steps):
+        for _ in range(steps):
+            out = self.model.predict_on_batch(self.x)
+        return float(out[0, 0])
+
+
+def format_worker(args):
+    """Interleaved rounds of both data formats on this process' backend: JSON on stdout."""
+    batch, size = args.batch_size, args.image_size
+    sides = {fmt: FormatSide(batch, size, fmt) for fmt in DATA_FORMATS}
+    for side in sides.values():
+        side.train(2)
+        side.infer(2)
+    rates = {kind: {fmt: [] for fmt in sides} for kind in ("training", "inference")}
+    for round_index in range(args.rounds):
+        order = list(sides) if round_index % 2 == 0 else list(sides)[::-1]
+        for fmt in order:
+            rates["training"][fmt].append(_timed(sides[fmt].train, args.steps, batch))
+        for fmt in order:
+            rates["inference"][fmt].append(_timed(sides[fmt].infer, args.inference_steps, batch))
+    print(json.dumps(rates))
+    return 0
+
+
+def data_format_rates(args):
+    """`{backend: {kind: {data_format: [images/s per round]}}}`, one subprocess per backend."""
+    import subprocess
+
+    results = {}
+    for backend in FORMAT_BACKENDS:
+        argv = [sys.executable, "-m", "benchmarks.training_throughput", "--format-worker", backend,
+                "--batch-size", str(args.batch_size), "--image-size", str(args.image_size),
+                "--rounds", str(args.rounds), "--steps", str(args.steps),
+                "--inference-steps", str(args.inference_steps)]
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def data_format_table(rates, args):
+    lines = [
+        "",
+        f"Keras data formats: ShuffleNetV2 1.0x, batch {args.batch_size}, "
+        f"{args.image_size}x{args.image_size}, median of {args.rounds} interleaved rounds",
+        "",
+        "| backend | kind | channels_last (images/s) | channels_first (images/s) | first / last |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for backend, kinds in rates.items():
+        for kind, values in kinds.items():
+            last, first = (statistics.median(values[fmt]) for fmt in DATA_FORMATS)
+            lines.append(f"| {backend} | {kind} | {last:.1f} | {first:.1f} | {first / last:.2f}x |")
+    return "\n".join(lines)
+
+
 def _timed(function, steps, batch):
     start = time.perf_counter()
     function(steps)
@@ -127,6 +214,8 @@ def _timed(function, steps, batch):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(os.cpu_count())
+    if args.format_worker:
+        return format_worker(args)
     batch, size = args.batch_size, args.image_size
     sides = {"keras": KerasSide(batch, size, args.jit_compile == "true"),
              "torch": TorchSide(batch, size)}
@@ -169,6 +258,9 @@ def main(argv=None):
         lines.append(f"| {kind} (images/s) | {m['keras']:.1f} | {m['torch']:.1f} | "
                      f"{result['ratio'][kind]:.2f}x | >= {GOALS[kind]:g}x |")
     table = "\n".join(lines)
+    if args.data_formats:
+        result["data_formats"] = data_format_rates(args)
+        table += "\n" + data_format_table(result["data_formats"], args)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "training_throughput.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -2,8 +2,9 @@
 
 The public API is what this module exports, plus the subpackages `layers`,
 `export`, `quantization`, `runtime`, `weights`, `models` (the variants as
-data), `options` (the options every front end shares), `logs` (other
-libraries' log lines kept out of the programs' output) and `distribute`
+data), `hub` (the keras-hub family; needs keras-hub), `options` (the
+options every front end shares), `logs` (other libraries' log lines kept
+out of the programs' output) and `distribute`
 (multi-worker and resumable training); modules and names that start with an
 underscore are private. The names load on first use; the package's Keras
 layers are registered on import, so that `keras.saving.load_model` finds them,
@@ -28,7 +29,7 @@ _EXPORTS = {
     "stage_outputs": "keras_shufflenet.models._builder",
 }
 _SUBPACKAGES = (
-    "distribute", "export", "layers", "logs", "models", "options", "quantization", "runtime",
+    "distribute", "export", "hub", "layers", "logs", "models", "options", "quantization", "runtime",
     "weights",
 )  # fmt: skip
 

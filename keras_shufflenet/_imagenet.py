@@ -28,7 +28,7 @@ def normalization_constants(channels=3):
 
 
 def preprocess_input(x, data_format=None, include_preprocessing=True):
-    """Prepares RGB pixels in [0, 255] (channels last) for a ShuffleNet.
+    """Prepares RGB pixels in [0, 255] for a ShuffleNet.
 
     Models built with `include_preprocessing=True` (the default) normalise
     inside, so for them this is a pass-through, as in
@@ -37,24 +37,31 @@ def preprocess_input(x, data_format=None, include_preprocessing=True):
     get `(x / 255 - mean) / std` with the ImageNet mean and std.
 
     Args:
-        x: Array of RGB pixels in [0, 255], channels last.
-        data_format: Only `None` or `"channels_last"` is supported.
-            Defaults to `None`.
+        x: Array of RGB pixels in [0, 255], in `data_format`.
+        data_format: `"channels_last"` (`(..., H, W, 3)`) or
+            `"channels_first"` (`(..., 3, H, W)`). Defaults to `None`:
+            `keras.config.image_data_format()`.
         include_preprocessing: Whether the model normalises by itself.
             Defaults to `True`.
 
     Returns:
         `x` unchanged, or a float32 array of normalised values.
     """
-    if data_format not in (None, "channels_last"):
+    import keras
+
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
-            "ShuffleNet models are channels-last only. "
+            '`data_format` must be "channels_last" or "channels_first". '
             f"Received: data_format={data_format!r}"
         )
     if include_preprocessing:
         return x
-    scale, offset = normalization_constants(np.shape(x)[-1])
-    return np.asarray(x, dtype="float32") * np.float32(scale) + np.float32(offset)
+    x = np.asarray(x, dtype="float32")
+    channel_axis = -3 if data_format == "channels_first" else -1
+    scale, offset = normalization_constants(x.shape[channel_axis])
+    shape = (-1, 1, 1) if data_format == "channels_first" else (-1,)
+    return x * np.reshape(np.float32(scale), shape) + np.reshape(np.float32(offset), shape)
 
 
 @functools.lru_cache(maxsize=1)

@@ -68,6 +68,10 @@ PUBLIC_API = {
     "keras_shufflenet.export": [
         "DEFAULT_OPSET", "IO_DTYPES", "OPSETS", "QUANTIZATIONS", "export_onnx", "export_tflite",
     ],
+    "keras_shufflenet.hub": [
+        "PRESETS", "ShuffleNetBackbone", "ShuffleNetImageClassifier",
+        "ShuffleNetImageClassifierPreprocessor", "ShuffleNetImageConverter", "save_preset",
+    ],
     "keras_shufflenet.layers": ["BatchNormalization", "ChannelShuffle", "ChannelSplit"],
     "keras_shufflenet.logs": ["FOREIGN_LINE", "quiet", "quiet_program", "verbose_requested"],
     "keras_shufflenet.models": [
@@ -119,7 +123,7 @@ def test_the_top_level_lists_its_api_and_subpackages_only(tmp_path):
     result = _python("import keras_shufflenet\nprint(' '.join(dir(keras_shufflenet)))", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     public = {name for name in result.stdout.split() if not name.startswith("_")}
-    subpackages = {"distribute", "export", "layers", "logs", "models", "options", "quantization",
+    subpackages = {"distribute", "export", "hub", "layers", "logs", "models", "options", "quantization",
                    "runtime", "weights"}  # fmt: skip
     assert public == set(PUBLIC_API["keras_shufflenet"]) | subpackages
     assert not {"importlib", "os", "sys"} & set(result.stdout.split())

@@ -23,7 +23,11 @@ def add_parser(commands):
                      help="keep the classifier (default)")  # fmt: skip
     top.add_argument("--no-top", dest="include_top", action="store_false",
                      help="backbone only, for include_top=False models")  # fmt: skip
-    p.add_argument("--output", required=True, metavar="PATH", help="the .weights.h5 file to write")
+    p.add_argument("--output", required=True, metavar="PATH",
+                   help="the .weights.h5 file to write (with --preset: the preset folder)")  # fmt: skip
+    p.add_argument("--preset", action="store_true",
+                   help="write a keras-hub preset folder of ShuffleNetImageClassifier instead, "
+                        'ready for keras_hub.upload_preset (needs "keras-shufflenet[hub]")')  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -33,8 +37,11 @@ def run(args):
     from keras_shufflenet.weights import _store
 
     _files.existing_file(args.checkpoint, _store.TORCH_SUFFIXES, "CHECKPOINT", "torch checkpoint")
-    _files.output_path(args.output, (".weights.h5",), "--output")
     spec = options.spec_for(args.model, args.alpha, args.groups)
+    if args.preset:
+        _write_preset(args, spec)
+        return
+    _files.output_path(args.output, (".weights.h5",), "--output")
     bar = _progress.StderrProgbar(2, "step")  # read and convert, then save
     model = models.build_model(
         spec, weights=args.checkpoint, include_top=args.include_top, classes=args.classes
@@ -46,3 +53,15 @@ def run(args):
     top = "with" if args.include_top else "without"
     size = _files.megabytes(args.output)
     print(f"wrote {args.output} ({size}, {model.name} {top} the classifier)")
+
+
+def _write_preset(args, spec):
+    from keras_shufflenet import hub
+
+    if not args.include_top:
+        raise ValueError("A preset holds the classifier: --preset takes no --no-top. Received: --no-top")
+    hub.save_preset(
+        args.checkpoint, args.output, version=spec.version, alpha=spec.alpha,
+        groups=spec.groups if spec.version == "v1" else None, num_classes=args.classes,
+    )
+    print(f"wrote {args.output} (keras-hub preset of {spec.default_name})")

@@ -24,6 +24,7 @@ import logging
 import keras
 
 from keras_shufflenet import _compat, _files, _progress
+from keras_shufflenet.export import _layout
 from keras_shufflenet.export._calibration import input_dims
 from keras_shufflenet.export._tflite import is_qat_model
 
@@ -119,6 +120,8 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
     Args:
         model: A Keras 3 model, such as a ShuffleNet (any `include_top`,
             `pooling` or backbone built from `stage_outputs`).
+            A `"channels_first"` model exports as its channels-last twin
+            (NHWC input, as the phone graphs).
         path: Output `.onnx` path. Written atomically: on any failure no
             file is left and an existing file is untouched.
         opset: ONNX opset, from 14 to 18 (those tf2onnx supports).
@@ -143,6 +146,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, *, input_size=None, progress=F
             f"Received: backend={keras.backend.backend()!r}"
         )
     check_opset(opset)
+    model = _layout.channels_last(model)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise ValueError(
             "`export_onnx` takes a model with one image input (batch, H, W, C). "

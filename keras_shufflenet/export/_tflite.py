@@ -16,7 +16,7 @@ import os
 import keras
 
 from keras_shufflenet import _files, _imagenet, _progress
-from keras_shufflenet.export import _deploy, _metadata, _tflite_file
+from keras_shufflenet.export import _deploy, _layout, _metadata, _tflite_file
 from keras_shufflenet.export._calibration import (
     calibration_images,
     check_representative_folder,
@@ -106,6 +106,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         model: A Keras 3 ShuffleNet, or the QAT model that
             `keras_shufflenet.quantization.quantize_model` returns (int8 only,
             no `representative_data` needed).
+            A `"channels_first"` model exports as its channels-last twin:
+            the same NHWC phone graph (`_layout`).
         path: Output `.tflite` path. Written atomically.
         quantization: `"int8"` (full integer: every op and the input and
             output are integer), `"float16"` (float16 weights),
@@ -146,6 +148,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
             f"Received: backend={keras.backend.backend()!r}"
         )
     check_tflite_arguments(quantization, io_dtype, representative_data, needs_data=not qat)
+    if not qat:
+        model = _layout.channels_last(model)
     path = _files.output_path(path)
     labels = class_names(model, labels)
     input_size = size_from_data(model, input_size, representative_data)

@@ -28,7 +28,8 @@ _FUSED_CHANNEL_MULTIPLE = 4
 
 
 @functools.cache
-def _cpu_only():
+def tensorflow_cpu_only():
+    """Whether TensorFlow sees no GPU and no TPU."""
     import tensorflow as tf
 
     return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
@@ -43,7 +44,7 @@ def _tensorflow_fast_path(layer, inputs, mask):
         return False
     if keras.backend.standardize_dtype(inputs.dtype) != "float32" or layer.compute_dtype != "float32":
         return False
-    return _cpu_only()
+    return tensorflow_cpu_only()
 
 
 def _values_per_channel(x):

@@ -6,11 +6,14 @@ the reference (PyTorch) models pad symmetrically. BatchNorm uses PyTorch's
 epsilon and momentum so converted statistics mean the same thing.
 
 Every block takes the layer namespace as `nn` (Keras 3 by default), so the
-quantization subpackage rebuilds the same graph from tf_keras layers.
+quantization subpackage rebuilds the same graph from tf_keras layers. As in
+`keras.applications`, the channel axis follows
+`keras.config.image_data_format()` when the blocks are laid out.
 """
 
 import types
 
+import keras
 from keras import layers
 
 from keras_shufflenet.models._batch_norm import BatchNormalization
@@ -30,6 +33,11 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
 
+def channel_axis():
+    """The channel axis of `keras.config.image_data_format()`: -1 or 1."""
+    return 1 if keras.config.image_data_format() == "channels_first" else -1
+
+
 def _padding(x, strides, name, nn):
     """Returns (x, padding) so that a 3x3 window pads like PyTorch's padding=1."""
     if strides == 1:
@@ -39,7 +47,7 @@ def _padding(x, strides, name, nn):
 
 def batch_norm(x, name, nn=KERAS_LAYERS):
     return nn.BatchNormalization(
-        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name
+        axis=channel_axis(), epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name
     )(x)
 
 
@@ -93,7 +101,7 @@ def v2_unit(x, out_channels, *, strides, name, nn=KERAS_LAYERS):
     x = conv_bn(x, branch_channels, name=f"{name}_branch2_conv1", nn=nn)
     x = depthwise_bn(x, strides=strides, name=f"{name}_branch2_dwconv", nn=nn)
     x = conv_bn(x, branch_channels, name=f"{name}_branch2_conv2", nn=nn)
-    x = nn.Concatenate(name=f"{name}_concat")([shortcut, x])
+    x = nn.Concatenate(axis=channel_axis(), name=f"{name}_concat")([shortcut, x])
     return nn.ChannelShuffle(2, name=f"{name}_shuffle")(x)
 
 
@@ -103,7 +111,7 @@ def v1_unit(x, out_channels, *, strides, groups, first_groups, name, nn=KERAS_LA
     `first_groups` is the group count of the first 1x1 conv: 1 in the very
     first unit, whose input (the stem) is too narrow to group.
     """
-    in_channels = x.shape[-1]
+    in_channels = x.shape[channel_axis()]
     bottleneck = out_channels // 4
     if strides != 1:
         # The pooled shortcut is concatenated, so the branch adds the rest.
@@ -124,4 +132,4 @@ def v1_unit(x, out_channels, *, strides, groups, first_groups, name, nn=KERAS_LA
     x = nn.ZeroPadding2D(1, name=f"{name}_pool_pad")(x)
     # Averaging over zero padding matches PyTorch's count_include_pad=True.
     x = nn.AveragePooling2D(3, strides=strides, name=f"{name}_pool")(x)
-    return nn.Concatenate(name=f"{name}_concat")([y, x])
+    return nn.Concatenate(axis=channel_axis(), name=f"{name}_concat")([y, x])

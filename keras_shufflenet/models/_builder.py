@@ -1,12 +1,13 @@
 """Assembles a ShuffleNet functional model from a spec and the
-`keras.applications` argument set, shared by V1 and V2."""
+`keras.applications` argument set, shared by V1 and V2, in the data format of
+`keras.config.image_data_format()` (as `keras.applications` does)."""
 
 import keras
 from keras import layers
 
 from keras_shufflenet import _imagenet
 from keras_shufflenet.weights import _registry, _store
-from keras_shufflenet.models import _blocks, _specs
+from keras_shufflenet.models import _batch_norm, _blocks, _specs
 
 MIN_SIZE = 32
 
@@ -37,42 +38,73 @@ def _check_arguments(spec, *, include_top, weights, input_shape, pooling, classe
             '`pooling` must be one of None, "avg" or "max". '
             f"Received: pooling={pooling!r}"
         )
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError(
-            "ShuffleNet models are channels-last only; call "
-            '`keras.config.set_image_data_format("channels_last")`. Received: '
-            f"image_data_format={keras.config.image_data_format()!r}"
-        )
+    check_data_format()
     if input_shape is not None:
         _check_input_shape(input_shape, weights)
+
+
+def check_data_format():
+    """Refuses `"channels_first"` where it cannot run: TensorFlow has no
+    channels-first convolution kernels on CPUs (only on GPUs)."""
+    data_format = keras.config.image_data_format()
+    if (data_format == "channels_first" and keras.backend.backend() == "tensorflow"
+            and _batch_norm.tensorflow_cpu_only()):
+        raise ValueError(
+            'ShuffleNet models run "channels_first" on the JAX and PyTorch backends, and on '
+            "TensorFlow with a GPU; TensorFlow has no channels-first convolutions on CPUs. "
+            'Use `keras.config.set_image_data_format("channels_last")` (the exports are '
+            "channels-last anyway) or another backend. "
+            f"Received: image_data_format={data_format!r} on TensorFlow without a GPU"
+        )
+
+
+def _spatial_and_channels(shape):
+    """`((height, width), channels)` of an input shape in the current data format."""
+    if keras.config.image_data_format() == "channels_first":
+        return shape[1:], shape[0]
+    return shape[:2], shape[2]
 
 
 def _check_input_shape(input_shape, weights):
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(d is None or isinstance(d, int) for d in shape):
+        order = (
+            "(channels, height, width)" if _blocks.channel_axis() == 1
+            else "(height, width, channels)"
+        )
         raise ValueError(
-            "`input_shape` must be a tuple (height, width, channels) of integers "
+            f"`input_shape` must be a tuple {order} of integers "
             f"or None. Received: input_shape={input_shape!r}"
         )
-    if shape[2] is None:
+    spatial, channels = _spatial_and_channels(shape)
+    if channels is None:
         raise ValueError(
             f"The channel count of `input_shape` must be known. Received: input_shape={shape}"
         )
-    if weights is not None and shape[2] != 3:
+    if weights is not None and channels != 3:
         raise ValueError(
             "Pretrained weights expect 3 input channels (RGB); use `weights=None` "
             f"for other channel counts. Received: input_shape={shape}"
         )
-    if any(d is not None and d < MIN_SIZE for d in shape[:2]):
+    if any(d is not None and d < MIN_SIZE for d in spatial):
         raise ValueError(
             f"Input size must be at least {MIN_SIZE}x{MIN_SIZE}. "
             f"Received: input_shape={shape}"
         )
 
 
+def preprocessing_layer(channels, **kwargs):
+    """The `Rescaling` from [0, 255] pixels to the references' input, per
+    channel on the channel axis of the current data format."""
+    scale, offset = _imagenet.normalization_constants(channels)
+    if _blocks.channel_axis() == 1 and isinstance(scale, list):
+        scale, offset = [[[s]] for s in scale], [[[o]] for o in offset]
+    return layers.Rescaling(scale=scale, offset=offset, name="preprocessing", **kwargs)
+
+
 def _make_input(input_tensor, input_shape):
     if input_shape is None:
-        input_shape = (None, None, 3)
+        input_shape = (3, None, None) if _blocks.channel_axis() == 1 else (None, None, 3)
         if input_tensor is not None:
             input_shape = tuple(keras.ops.shape(input_tensor)[1:])
     if input_tensor is None:
@@ -113,8 +145,7 @@ def build_model(spec, *, include_top=True, weights="imagenet", input_tensor=None
     _check_input_shape(inputs.shape[1:], weights)
     x = inputs
     if include_preprocessing:
-        scale, offset = _imagenet.normalization_constants(inputs.shape[-1])
-        x = layers.Rescaling(scale=scale, offset=offset, name="preprocessing")(x)
+        x = preprocessing_layer(inputs.shape[_blocks.channel_axis()])(x)
     x = backbone = features(x, spec)
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -9,9 +9,11 @@ COMMON_ARGS = """
         Defaults to `"imagenet"`.
     input_tensor: Optional Keras tensor (output of `keras.Input()`) to use as
         the model's input. Defaults to `None`.
-    input_shape: Optional `(height, width, channels)`; height and width may be
-        `None` and must otherwise be at least 32; channels must be 3 with
-        pretrained weights. Defaults to `None`, i.e. `(None, None, 3)`.
+    input_shape: Optional `(height, width, channels)` (`(channels, height,
+        width)` under `keras.config.image_data_format() == "channels_first"`);
+        height and width may be `None` and must otherwise be at least 32;
+        channels must be 3 with pretrained weights. Defaults to `None`, i.e.
+        `(None, None, 3)`.
     pooling: Pooling of the features when `include_top=False`: `None` keeps
         the 4D feature map, `"avg"` and `"max"` apply global pooling.
         Defaults to `None`.
@@ -28,7 +30,9 @@ Returns:
     A Keras `Model` instance.
 
 Preprocessing: with `include_preprocessing=True` (the default) feed RGB pixels
-in [0, 255], channels last; `keras_shufflenet.preprocess_input` is then a
+in [0, 255], in `keras.config.image_data_format()` (channels last by
+default; channels first runs on JAX, PyTorch and TensorFlow GPUs);
+`keras_shufflenet.preprocess_input` is then a
 pass-through. Otherwise feed `(x / 255 - mean) / std` with the ImageNet mean
 and std (`preprocess_input(x, include_preprocessing=False)`).
 """

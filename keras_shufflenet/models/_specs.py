@@ -223,7 +223,8 @@ def _matches(spec, layers):
         widths["conv5"] = spec.head_channels
     if ("conv5" in layers) != ("conv5" in widths):
         return False
+    axis = 1 if getattr(layers.get("conv1"), "data_format", None) == "channels_first" else -1
     return all(
-        names[key] in layers and layers[names[key]].output.shape[-1] == width
+        names[key] in layers and layers[names[key]].output.shape[axis] == width
         for key, width in widths.items()
     )
