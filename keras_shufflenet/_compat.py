@@ -51,6 +51,25 @@ def _require(owner, attribute, purpose, checked, packages=("keras", "tensorflow"
         ) from None
 
 
+# ------------------------------------------------------------ TensorFlow Lite
+
+
+def tflite_flatbuffer_modules():
+    """`(flatbuffer_utils, schema_py_generated)` from `tensorflow.lite`: read
+    and write `.tflite` flatbuffers as objects (export._requantize). Neither
+    is in TensorFlow's public API."""
+    purpose = "Editing int8 .tflite files"
+    checked = "tensorflow 2.18-2.21"
+    utils = "tensorflow.lite.tools.flatbuffer_utils"
+    for name in ("read_model_from_bytearray", "convert_object_to_bytearray"):
+        _require(utils, name, purpose, checked)
+    _require("tensorflow.lite.python.schema_py_generated", "BuiltinOperator", purpose, checked)
+    return (
+        importlib.import_module(utils),
+        importlib.import_module("tensorflow.lite.python.schema_py_generated"),
+    )
+
+
 # --------------------------------------------------------------- Keras 3
 
 

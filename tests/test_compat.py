@@ -111,3 +111,16 @@ def test_tfmot_internals_on_a_shufflenet_v1_downsampling_concatenation():
     keys = [key for layer in qat.layers for key, _ in _compat.activation_range_vars(layer)]
     assert "input" in keys and "quant_concat" not in keys
     assert isinstance(qat.layers[1], _compat.quantize_layer_class())
+
+
+def test_tflite_flatbuffer_modules_read_and_write_a_model(tmp_path):
+    import tensorflow as tf
+
+    utils, schema = _compat.tflite_flatbuffer_modules()
+    inputs = keras.Input((4,), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    read = utils.read_model_from_bytearray(bytearray(flatbuffer))
+    code = read.operatorCodes[read.subgraphs[0].operators[0].opcodeIndex]
+    assert max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED
+    assert utils.read_model_from_bytearray(utils.convert_object_to_bytearray(read)).subgraphs[0].tensors

@@ -3,15 +3,17 @@
 `export_tflite` writes a batch-1 model: float32, float16, dynamic-range or
 full-int8 (every op integer, int8 or uint8 input and output). The graph is
 the exact `deploy.deployment_model` of the Keras model, converted with Keras'
-own LiteRT export (TensorFlow backend). A quantization-aware-trained model
-(tf_keras, from `keras_shufflenet.quantization`) converts to full int8 with
-the ranges it learnt. The file appears only when complete.
+own LiteRT export (TensorFlow backend); an int8 file then loses the
+requantizations the converter puts before slices (`_requantize`). A
+quantization-aware-trained model (tf_keras, from
+`keras_shufflenet.quantization`) converts to full int8 with the ranges it
+learnt. The file appears only when complete.
 """
 
 import keras
 
 from keras_shufflenet import _files, _progress
-from keras_shufflenet.export import _deploy
+from keras_shufflenet.export import _deploy, _requantize
 from keras_shufflenet.export._calibration import (
     calibration_images,
     check_representative_folder,
@@ -156,4 +158,6 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
                 verbose=False,
                 **_converter_options(quantization, calibration, io_dtype, progress),
             )
+            if quantization == "int8":
+                staged.write_bytes(_requantize.without_requantizations(staged.read_bytes()))
     return path
