@@ -80,7 +80,7 @@ def plot(points, baseline_ms, record, out):
     ax.axvline(baseline_ms, color="grey", linestyle=":", linewidth=1.2,
                label="MobileNetV2 1.0 (int8), latency")
     ax.set_xscale("log")
-    ax.set_xlabel(f"TFLite latency, ms (LiteRT, batch 1, {record['threads']} thread, x86-64)")
+    ax.set_xlabel(f"TFLite latency, ms (LiteRT, batch 1, {record.get('plot_threads', record['threads'])} thread, x86-64)")
     ax.set_ylabel("ImageNet top-1, % (published float weights)")
     ax.set_title("ShuffleNet: latency versus accuracy")
     ax.grid(True, which="both", alpha=0.3)

@@ -10,10 +10,14 @@ by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
 every file on one thread, batch 1, with both of LiteRT's runners: the
 `litert-benchmark` command (a `CompiledModel`) and the `Interpreter` most apps
 call, interleaving the models round by round. A ratio to MobileNetV2 (or to
-the peer) is the median over rounds of that round's ratio. Prints a markdown
-table and writes it, with the raw numbers, under artifacts/benchmarks/.
+the peer) is the median over rounds of that round's ratio. With each thread
+count of `--threads` (1 and 2: phones run 2-4 threads on their big cores),
+and then in the pattern of an app that runs another model between two calls:
+ShuffleNetV2 1.0x int8, MobileNetV2 and the peer invoked once each in turn
+(`Interpreter`, caches cold), `--runs` times per round. Prints markdown tables
+and writes them, with the raw numbers, under artifacts/benchmarks/.
 
-    python3 -m benchmarks.tflite_latency --rounds 5 --runs 100
+    python3 -m benchmarks.tflite_latency --rounds 5 --runs 100 --threads 1 2
     python3 -m benchmarks.tflite_latency --models published   # the 15 with weights, then the plot
 
 `--models published` measures every variant with published weights and
@@ -24,6 +28,7 @@ import argparse
 import importlib.util
 import json
 import statistics
+import time
 from pathlib import Path
 
 from keras_shufflenet import logs, options  # noqa: E402
@@ -163,26 +168,41 @@ def measure(files, rounds, runs, threads):
     return times
 
 
+def measure_alternating(files, rounds, runs, threads):
+    """`{model: [median latency of each round]}` for ShuffleNetV2 1.0x int8,
+    MobileNetV2 and the peer, each invoked once in turn with LiteRT's
+    `Interpreter` (each call finds the caches holding the others' data)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    keys = [key for key in (OURS, (BASELINE, "int8"), (PEER, "int8")) if key in files]
+    interpreters = {}
+    for key in keys:
+        interpreter = Interpreter(model_path=str(files[key]), num_threads=threads)
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+        interpreters[key] = interpreter
+    times = {key: [] for key in keys}
+    for _ in range(rounds):
+        this_round = {key: np.empty(runs) for key in keys}
+        for run in range(runs):
+            for key, interpreter in interpreters.items():
+                start = time.perf_counter()
+                interpreter.invoke()
+                this_round[key][run] = time.perf_counter() - start
+        for key in keys:
+            times[key].append(float(np.median(this_round[key])) * 1e3)
+    return times
+
+
 def median_ratio(numerators, denominators):
     """The median over rounds of one round's ratio."""
     return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_arguments(parser, (options.VERBOSE,))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quantizations", default="int8,float16,float32")
-    parser.add_argument("--models", choices=("default", "published"), default="default",
-                        help="every V2 width and V1 g3 1.0x, or every variant with weights")
-    parser.add_argument("--reuse", action="store_true",
-                        help="measure the .tflite files a previous run exported, if all are there")
-    args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
-    times = measure(files, args.rounds, args.runs, args.threads)
+def threads_table(files, times):
+    """The markdown table and the JSON record of one thread count's `times`."""
     latency = {t: {key: statistics.median(v) for key, v in by_model.items()} for t, by_model in times.items()}
     base = {timer: times[timer][(BASELINE, "int8")] for timer in TIMERS}
     ratio = {t: {key: median_ratio(v, base[t]) for key, v in by_model.items()} for t, by_model in times.items()}
@@ -196,12 +216,7 @@ def main():
             for t in TIMERS
         )
         rows.append(f"| {name} | {quantization} | {path.stat().st_size / 2**20:.2f} |{cells}")
-    table = "\n".join(rows)
-    print(table)
     record = {
-        "threads": args.threads,
-        "rounds": args.rounds,
-        "runs": args.runs,
         "results": [
             {"model": n, "format": q, "size_bytes": files[(n, q)].stat().st_size,
              **{f"median_ms_{t}": latency[t][(n, q)] for t in TIMERS},
@@ -211,16 +226,60 @@ def main():
             for (n, q) in files
         ],
     }  # fmt: skip
+    summary = []
     for timer in TIMERS:
         if OURS in files:
-            to_base = ratio[timer][OURS]
-            record[f"ratio_v2_1x_int8_to_mobilenetv2_int8_{timer}"] = to_base
-            print(f"{timer}: ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {to_base:.3f}", end="")
+            record[f"ratio_v2_1x_int8_to_mobilenetv2_int8_{timer}"] = ratio[timer][OURS]
+            line = f"{timer}: ShuffleNetV2 1.0x int8 / MobileNetV2 int8 = {ratio[timer][OURS]:.3f}"
             if (PEER, "int8") in files:
                 to_peer = median_ratio(times[timer][OURS], times[timer][(PEER, "int8")])
                 record[f"ratio_v2_1x_int8_to_peer_{timer}"] = to_peer
-                print(f", / {PEER} = {to_peer:.3f}", end="")
-            print()
+                line += f", / {PEER} = {to_peer:.3f}"
+            summary.append(line)
+    return "\n".join(rows) + "\n\n" + "\n".join(summary), record
+
+
+def alternating_table(files, rounds, runs, thread_counts, record):
+    """The table of `measure_alternating` at each thread count (added to `record`)."""
+    rows = ["| threads | model | ms | ratio to int8 MobileNetV2 |", "|---:|---|---:|---:|"]
+    for threads in thread_counts:
+        times = measure_alternating(files, rounds, runs, threads)
+        base = times[(BASELINE, "int8")]
+        record[f"alternating_threads_{threads}"] = {
+            name: {"median_ms": statistics.median(v), "ratio_to_mobilenetv2_int8": median_ratio(v, base)}
+            for (name, _), v in times.items()
+        }
+        for (name, _), v in times.items():
+            rows.append(f"| {threads} | {name} | {statistics.median(v):.2f} | {median_ratio(v, base):.3f} |")
+    return "\n".join(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_arguments(parser, (options.VERBOSE,))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--quantizations", default="int8,float16,float32")
+    parser.add_argument("--models", choices=("default", "published"), default="default",
+                        help="every V2 width and V1 g3 1.0x, or every variant with weights")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the .tflite files a previous run exported, if all are there")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
+    tables, record = [], {"threads": args.threads, "rounds": args.rounds, "runs": args.runs}
+    for threads in args.threads:
+        table, record[f"threads_{threads}"] = threads_table(files, measure(files, args.rounds, args.runs, threads))
+        tables += [f"**{threads} thread{'s' * (threads > 1)}**", "", table, ""]
+        print(tables[-3] + "\n", flush=True)
+    # The plot takes the first thread count's figures.
+    record["results"] = record[f"threads_{args.threads[0]}"]["results"]
+    record["plot_threads"] = args.threads[0]
+    alternating = alternating_table(files, args.rounds, args.runs, args.threads, record)
+    tables += ["**Another model between calls** (Interpreter; each model once in turn)", "", alternating, ""]
+    print(alternating)
+    table = "\n".join(tables)
     stem = "tflite_latency" if args.models == "default" else "tflite_latency_published"
     (OUT / f"{stem}.json").write_text(json.dumps(record, indent=2))
     (OUT / f"{stem}.md").write_text(table + "\n")

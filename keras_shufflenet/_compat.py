@@ -51,6 +51,19 @@ def _require(owner, attribute, purpose, checked, packages=("keras", "tensorflow"
         ) from None
 
 
+# ------------------------------------------------------------ TensorFlow Lite
+
+
+def tflite_flatbuffer_modules():
+    """`(flatbuffer_utils, schema_py_generated)` from `tensorflow.lite`: read
+    and write `.tflite` flatbuffers as objects (export._requantize). Neither
+    is in TensorFlow's public API."""
+    utils = "tensorflow.lite.tools.flatbuffer_utils"
+    for name in ("read_model_from_bytearray", "convert_object_to_bytearray"):
+        _require(utils, name, "Editing int8 .tflite files", "tensorflow 2.18-2.21")
+    return importlib.import_module(utils), tflite_schema()
+
+
 # --------------------------------------------------------------- Keras 3
 
 

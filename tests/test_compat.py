@@ -137,3 +137,16 @@ def test_interpreter_nodes_list_the_ops_then_the_delegate_partitions(tiny_tflite
     assert {"index", "op_name", "inputs", "outputs"} <= set(nodes[0])
     assert [node["op_name"] for node in nodes].count("DELEGATE") == 1  # XNNPACK, last
     assert nodes[-1]["op_name"] == "DELEGATE" and nodes[0]["op_name"] == "REVERSE_V2"
+
+
+def test_tflite_flatbuffer_modules_read_and_write_a_model(tmp_path):
+    import tensorflow as tf
+
+    utils, schema = _compat.tflite_flatbuffer_modules()
+    inputs = keras.Input((4,), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    read = utils.read_model_from_bytearray(bytearray(flatbuffer))
+    code = read.operatorCodes[read.subgraphs[0].operators[0].opcodeIndex]
+    assert max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED
+    assert utils.read_model_from_bytearray(utils.convert_object_to_bytearray(read)).subgraphs[0].tensors

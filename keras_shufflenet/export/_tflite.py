@@ -3,12 +3,14 @@
 `export_tflite` writes a batch-1 model: float32, float16, dynamic-range or
 full-int8 (every op integer, uint8 or int8 input and output). The graph is
 the exact `deploy.deployment_model` of the Keras model, converted with Keras'
-own LiteRT export (TensorFlow backend). A quantization-aware-trained model
-(tf_keras, from `keras_shufflenet.quantization`) converts to full int8 with
-the ranges it learnt. Every file carries TFLite model metadata (`_metadata`:
-name, description, licence, the input image and its normalisation, and the
-class names), which MediaPipe Tasks' `ImageClassifier` needs. The file
-appears only when complete.
+own LiteRT export (TensorFlow backend); an int8 file then loses the
+requantizations the converter puts before slices (`_requantize`). A
+quantization-aware-trained model (tf_keras, from
+`keras_shufflenet.quantization`) converts to full int8 with the ranges it
+learnt. Every file carries TFLite model metadata (`_metadata`: name,
+description, licence, the input image and its normalisation, and the class
+names), which MediaPipe Tasks' `ImageClassifier` needs. The file appears only
+when complete.
 """
 
 import os
@@ -16,7 +18,7 @@ import os
 import keras
 
 from keras_shufflenet import _files, _imagenet, _progress
-from keras_shufflenet.export import _deploy, _layout, _metadata, _tflite_file
+from keras_shufflenet.export import _deploy, _layout, _metadata, _requantize, _tflite_file
 from keras_shufflenet.export._calibration import (
     calibration_images,
     check_representative_folder,
@@ -173,6 +175,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
                 verbose=False,
                 **_converter_options(quantization, calibration, io_dtype, progress),
             )
+            if quantization == "int8":
+                staged.write_bytes(_requantize.without_requantizations(staged.read_bytes()))
         input_dtype = io_dtype if quantization == "int8" else "float32"
         metadata = model_metadata(model, quantization, input_dtype, input_shape, labels)
         files = {_metadata.LABELS_FILE: _metadata.labels_file(labels)} if labels else None
