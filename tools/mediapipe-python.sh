@@ -13,7 +13,10 @@ set -euo pipefail
 venv=${KERAS_SHUFFLENET_MEDIAPIPE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keras-shufflenet-mediapipe}
 version=${MEDIAPIPE_VERSION:-1.2.2}
 if ! "$venv/bin/python" -c "import mediapipe" >/dev/null 2>&1; then
-  python3 -m venv "$venv" >&2
+  # venv needs ensurepip, which some distributions ship apart (python3-venv): virtualenv then.
+  python3 -m venv "$venv" >&2 || {
+    python3 -m pip install -q virtualenv >&2 && python3 -m virtualenv -q "$venv" >&2
+  }
   "$venv/bin/python" -m pip install -q "mediapipe==$version" >&2
 fi
 echo "$venv/bin/python"
