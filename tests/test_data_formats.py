@@ -210,7 +210,7 @@ def test_channels_first_exports_the_channels_last_phone_graph(both_formats, tmp_
         paths[name] = ks.export_tflite(model, tmp_path / f"{name}.tflite", "int8", x)
     assert _op_types(paths["first"]) == _op_types(paths["last"])
     assert "TRANSPOSE" not in _op_types(paths["first"])
-    inputs = [np.zeros((1, 64, 64, 3), "int8"), np.full((1, 64, 64, 3), 50, "int8")]
+    inputs = [np.zeros((1, 64, 64, 3), "uint8"), np.full((1, 64, 64, 3), 50, "uint8")]
     np.testing.assert_array_equal(
         tflite_outputs(paths["first"], inputs), tflite_outputs(paths["last"], inputs)
     )
