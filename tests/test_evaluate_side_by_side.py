@@ -86,7 +86,7 @@ def test_every_export_side_by_side_with_top1(fine_tuned, capfd):
     rows, heading = _rows(out)
     assert heading == f"{VAL} images ({VAL} labelled, labels from class index), resize {SIZE} -> centre crop {SIZE}"
     assert {name: row[0] for name, row in rows.items()} == {
-        "keras": "keras", "m_int8.tflite": "tflite int8", "m_float16.tflite": "tflite float32",
+        "keras": "keras", "m_int8.tflite": "tflite uint8", "m_float16.tflite": "tflite float32",
         "m_float32.tflite": "tflite float32", "m.onnx": "onnx",
     }  # fmt: skip
 
