@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
-from keras_shufflenet.export._layers import ChannelConcat, ChannelSlices
+from keras_shufflenet.export._layers import ChannelConcat, ChannelHalves, ChannelSlices
 
 _STEM = ("preprocessing", "conv1_pad", "conv1", "conv1_bn", "conv1_relu", "maxpool_pad", "maxpool")
 
@@ -78,11 +78,13 @@ class SourceLayers:
 
     def conv_bn_relu(self, x, name, input_order=None, output_channels=slice(None)):
         """1x1 conv -> BN -> ReLU `name` on `x`, whose channel `k` is the
-        source's input channel `input_order[k]`, writing the source's output
-        channels `output_channels` in that order."""
+        source's input channel `input_order[k]` (none where it is -1),
+        writing the source's output channels `output_channels` in that order
+        (a channel may be written twice)."""
         conv, (kernel,) = self._copy(name)
-        if input_order is not None:
-            kernel = kernel[:, :, input_order, :]
+        if input_order is not None:  # -1: a channel it does not read (zero weights)
+            order = np.asarray(input_order)
+            kernel = np.where((order >= 0)[:, None], kernel[:, :, np.maximum(order, 0), :], 0)
         kernel = kernel[..., output_channels]
         conv = conv.__class__.from_config({**conv.get_config(), "filters": kernel.shape[-1]})
         y = conv(x)
@@ -138,6 +140,44 @@ def _channel_readers(branch_channels, units):
     return reader, position
 
 
+def _halving_plan(groups, last_reader):
+    """How to cut a source's output into its readers' groups of channels.
+
+    `groups` are `(reader, channels)` in the order written. Returns a tree:
+    `("leaf", reader, channels)`, where `None` channels are padding (a copy
+    of another channel, which the reader does not read), or `(cut, first,
+    rest)`: `"halves"` (one SPLIT) where both parts are equally wide, else
+    `"slices"`. The first group is padded to the width of the rest, or the
+    first group of the rest to the width of the first; `last_reader` (the
+    stage output) takes no padding.
+    """
+    (reader, first), rest = groups[0], groups[1:]
+    if not rest:
+        return ("leaf", reader, list(first))
+    while True:
+        rest_plan = _halving_plan(rest, last_reader)
+        missing = _width(rest_plan) - len(first)
+        if missing >= 0:
+            return ("halves", ("leaf", reader, [*first, *[None] * missing]), rest_plan)
+        if rest[0][0] == last_reader:
+            return ("slices", ("leaf", reader, list(first)), rest_plan)
+        rest = [(rest[0][0], [*rest[0][1], *[None] * -missing]), *rest[1:]]
+
+
+def _width(plan):
+    return len(plan[2]) if plan[0] == "leaf" else _width(plan[1]) + _width(plan[2])
+
+
+def _leaves(plan):
+    return [plan] if plan[0] == "leaf" else [*_leaves(plan[1]), *_leaves(plan[2])]
+
+
+def _written_channels(plan):
+    """The source's channels in the order its convolution writes them (a
+    padding channel repeats its group's first channel)."""
+    return [i if i is not None else channels[0] for _, _, channels in _leaves(plan) for i in channels]
+
+
 def _concatenated(slices, name):
     """Concatenates `(tensor, channels)` slices, the smallest first (they are
     folded first when there are more than XNNPACK takes in one op); returns
@@ -153,37 +193,51 @@ def _stage(source, x, input_order, stage, units, branch_channels):
     """One stage on `x` (channels in `input_order`); returns its output and
     the output's channel order."""
     reader, position = _channel_readers(branch_channels, units)
-    # Each source writes its channels grouped by the unit that reads them.
-    write_order = {s: np.argsort(r, kind="stable") for s, r in reader.items()}
-    slices_for = {}  # reading unit -> [(tensor, [(source, channel), ...]), ...]
+    # Each source writes its channels grouped by the unit that reads them,
+    # padded so that halving SPLITs cut them apart.
+    plans = {}
+    for s, r in reader.items():
+        order = np.argsort(r, kind="stable")
+        readers = np.asarray(r)[order]
+        groups = [(int(k), [int(i) for i in order[readers == k]]) for k in np.unique(readers)]
+        plans[s] = _halving_plan(groups, units + 1)
+    slices_for = {}  # reading unit -> [(tensor, [(source, channel or None), ...]), ...]
 
     def write(s, output):
-        """Slices source `s`'s `output` by reading unit."""
-        order = write_order[s]
-        readers, sizes = np.unique(np.asarray(reader[s])[order], return_counts=True)
-        parts = ChannelSlices(sizes, name=f"{stage}_source{s}_slices")(output) if len(sizes) > 1 else [output]
-        start = 0
-        for k, size, part in zip(readers, sizes, parts):
-            slices_for.setdefault(int(k), []).append((part, [(s, int(i)) for i in order[start:start + size]]))
-            start += size
+        """Cuts source `s`'s `output` apart by reading unit."""
+
+        def cut(plan, tensor, depth):
+            if plan[0] == "leaf":
+                _, k, channels = plan
+                slices_for.setdefault(k, []).append((tensor, [(s, i) for i in channels]))
+                return
+            kind, first, rest = plan
+            name = f"{stage}_source{s}_{kind}{depth}"
+            parts = ChannelHalves(name=name)(tensor) if kind == "halves" else (
+                ChannelSlices([_width(first), _width(rest)], name=name)(tensor))
+            cut(first, parts[0], depth)
+            cut(rest, parts[1], depth + 1)
+
+        cut(plans[s], output, 0)
 
     def input_of(k, name):
-        """What unit `k` (or the stage output) reads, and its channel order."""
+        """What unit `k` (or the stage output) reads, and its channel order
+        (-1: padding)."""
         y, channels = _concatenated(slices_for.pop(k), name)
-        return y, np.asarray([position[c] for c in channels])
+        return y, np.asarray([position.get(c, -1) for c in channels])
 
     name = f"{stage}_unit1"
     branch1 = source.depthwise_bn(x, f"{name}_branch1_dwconv", input_order, strides=2)
     branch2 = source.conv_bn_relu(x, f"{name}_branch2_conv1", input_order)
     branch2 = source.depthwise_bn(branch2, f"{name}_branch2_dwconv", strides=2)
-    write(0, source.conv_bn_relu(branch1, f"{name}_branch1_conv", input_order, write_order[0]))
-    write(1, source.conv_bn_relu(branch2, f"{name}_branch2_conv2", None, write_order[1]))
+    write(0, source.conv_bn_relu(branch1, f"{name}_branch1_conv", input_order, _written_channels(plans[0])))
+    write(1, source.conv_bn_relu(branch2, f"{name}_branch2_conv2", None, _written_channels(plans[1])))
     for k in range(2, units + 1):
         name = f"{stage}_unit{k}"
         branch_input, branch_order = input_of(k, f"{name}_gather")
         branch = source.conv_bn_relu(branch_input, f"{name}_branch2_conv1", branch_order)
         branch = source.depthwise_bn(branch, f"{name}_branch2_dwconv")
-        write(k, source.conv_bn_relu(branch, f"{name}_branch2_conv2", None, write_order[k]))
+        write(k, source.conv_bn_relu(branch, f"{name}_branch2_conv2", None, _written_channels(plans[k])))
     return input_of(units + 1, f"{stage}_output")
 
 

@@ -25,6 +25,7 @@ from keras_shufflenet.export._graph import Replacement
 from keras_shufflenet.export._layers import (
     ChannelConcat,
     ChannelGather,
+    ChannelHalves,
     ChannelOffset,
     ChannelSlices,
     MirrorImage,
@@ -35,7 +36,7 @@ from keras_shufflenet.layers import ChannelShuffle
 # Layers that compute each pixel from that pixel alone.
 _PIXELWISE = (
     layers.BatchNormalization, layers.ReLU, layers.Activation, layers.Add, layers.Concatenate,
-    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelGather, ChannelShuffle,
+    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelHalves, ChannelGather, ChannelShuffle,
     Removed, ChannelOffset,
 )
 _GLOBAL_POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)

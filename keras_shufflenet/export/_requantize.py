@@ -24,7 +24,7 @@ import numpy as np
 from keras_shufflenet import _compat
 
 # Ops that only move int8 values and so keep (or, QUANTIZE, change) their scale.
-_MOVES = ("STRIDED_SLICE", "CONCATENATION", "QUANTIZE")
+_MOVES = ("STRIDED_SLICE", "SPLIT", "CONCATENATION", "QUANTIZE")
 # Ops that read a tensor with its scale and hold a bias quantized with it.
 _BIASED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
