@@ -7,12 +7,19 @@ a branch output (a "source") waits a few units as pass-through, then enters
 exactly one later unit's branch, or the stage output. Which one is known
 when the graph is built (`_channel_readers` follows the shuffles channel by
 channel), so each source's 1x1 convolution writes its channels grouped by
-the unit that reads them, each group is a contiguous slice, and each unit's
-branch input is the concatenation of its slices. The order inside that input
-(and the stage output) is absorbed by the weights of the 1x1 and depthwise
-convolutions that read it.
+the unit that reads them, and each unit's branch input is the concatenation
+of its groups. The order inside that input (and the stage output) is
+absorbed by the weights of the 1x1 and depthwise convolutions that read it.
 
-Per stride-1 unit this leaves one CONCATENATION and a few slices, where a
+The groups about halve from one reader to the next (half of a source goes to
+the next unit, a quarter to the one after, ...), so a chain of SPLITs in
+halves cuts them apart, each group padded with a few copies of another
+channel that its reader gives zero weights (`_split_plan`). XNNPACK runs a
+SPLIT as plain copies on the calling thread, where a STRIDED_SLICE of the
+same channels wakes the thread pool: at 2 threads a slice took 2-3 times its
+1-thread time (docs/phones.md, "Two threads").
+
+Per stride-1 unit this leaves one CONCATENATION and a few SPLITs, where a
 shuffle costs a rank-4 TRANSPOSE (byte by byte in int8, about a tenth of
 ShuffleNetV2 1.0x's int8 latency) and RESHAPEs around it.
 """
@@ -22,7 +29,7 @@ import numpy as np
 from keras import layers
 
 from keras_shufflenet import models
-from keras_shufflenet.export._layers import ChannelConcat, ChannelHalves, ChannelSlices
+from keras_shufflenet.export._layers import ChannelConcat, ChannelSplit
 
 _STEM = ("preprocessing", "conv1_pad", "conv1", "conv1_bn", "conv1_relu", "maxpool_pad", "maxpool")
 
@@ -96,7 +103,8 @@ class SourceLayers:
 
     def depthwise_bn(self, x, name, channel_order=None, strides=1):
         """3x3 depthwise conv -> BN `name` on `x`, whose channel `k` is the
-        source's channel `channel_order[k]` (so is the output's)."""
+        source's channel `channel_order[k]` (so is the output's; where it is
+        -1, a padding channel that no reader reads, the last one's copy)."""
         order = slice(None) if channel_order is None else channel_order
         if strides != 1:
             x = layers.ZeroPadding2D(1, name=name + "_pad")(x)
@@ -140,42 +148,44 @@ def _channel_readers(branch_channels, units):
     return reader, position
 
 
-def _halving_plan(groups, last_reader):
-    """How to cut a source's output into its readers' groups of channels.
+def _split_plan(groups, width):
+    """How a source's output, `width` channels, splits in halves into its
+    readers' groups of channels, or None where it cannot.
 
     `groups` are `(reader, channels)` in the order written. Returns a tree:
     `("leaf", reader, channels)`, where `None` channels are padding (a copy
-    of another channel, which the reader does not read), or `(cut, first,
-    rest)`: `"halves"` (one SPLIT) where both parts are equally wide, else
-    `"slices"`. The first group is padded to the width of the rest, or the
-    first group of the rest to the width of the first; `last_reader` (the
-    stage output) takes no padding.
+    of another channel, which the reader does not read), or `("split",
+    [first, rest])`: one SPLIT in halves, the first group and the rest.
+    Groups about halve from reader to reader, so little padding is needed.
+    (Splits in 4, the first group in two parts, moved fewer bytes in fewer
+    ops but measured slower at 1 and 2 threads: more concatenation inputs.)
     """
     (reader, first), rest = groups[0], groups[1:]
     if not rest:
-        return ("leaf", reader, list(first))
-    while True:
-        rest_plan = _halving_plan(rest, last_reader)
-        missing = _width(rest_plan) - len(first)
-        if missing >= 0:
-            return ("halves", ("leaf", reader, [*first, *[None] * missing]), rest_plan)
-        if rest[0][0] == last_reader:
-            return ("slices", ("leaf", reader, list(first)), rest_plan)
-        rest = [(rest[0][0], [*rest[0][1], *[None] * -missing]), *rest[1:]]
+        return ("leaf", reader, [*first, *[None] * (width - len(first))]) if width >= len(first) else None
+    half = width // 2
+    if width % 2 or len(first) > half:
+        return None
+    rest_plan = _split_plan(rest, half)
+    return rest_plan and ("split", [("leaf", reader, [*first, *[None] * (half - len(first))]), rest_plan])
 
 
-def _width(plan):
-    return len(plan[2]) if plan[0] == "leaf" else _width(plan[1]) + _width(plan[2])
+def _narrowest_split_plan(groups):
+    """The `_split_plan` with the least padding."""
+    total = sum(len(channels) for _, channels in groups)
+    return next(plan for width in range(total, 4 * total) if (plan := _split_plan(groups, width)))
 
 
 def _leaves(plan):
-    return [plan] if plan[0] == "leaf" else [*_leaves(plan[1]), *_leaves(plan[2])]
+    return [plan] if plan[0] == "leaf" else [leaf for part in plan[1] for leaf in _leaves(part)]
 
 
 def _written_channels(plan):
     """The source's channels in the order its convolution writes them (a
-    padding channel repeats its group's first channel)."""
-    return [i if i is not None else channels[0] for _, _, channels in _leaves(plan) for i in channels]
+    padding channel repeats the first)."""
+    channels = [i for _, _, group in _leaves(plan) for i in group]
+    first = next(i for i in channels if i is not None)
+    return [first if i is None else i for i in channels]
 
 
 def _concatenated(slices, name):
@@ -194,13 +204,12 @@ def _stage(source, x, input_order, stage, units, branch_channels):
     the output's channel order."""
     reader, position = _channel_readers(branch_channels, units)
     # Each source writes its channels grouped by the unit that reads them,
-    # padded so that halving SPLITs cut them apart.
+    # padded so that SPLITs into equal parts cut them apart.
     plans = {}
     for s, r in reader.items():
         order = np.argsort(r, kind="stable")
         readers = np.asarray(r)[order]
-        groups = [(int(k), [int(i) for i in order[readers == k]]) for k in np.unique(readers)]
-        plans[s] = _halving_plan(groups, units + 1)
+        plans[s] = _narrowest_split_plan([(int(k), [int(i) for i in order[readers == k]]) for k in np.unique(readers)])
     slices_for = {}  # reading unit -> [(tensor, [(source, channel or None), ...]), ...]
 
     def write(s, output):
@@ -211,12 +220,9 @@ def _stage(source, x, input_order, stage, units, branch_channels):
                 _, k, channels = plan
                 slices_for.setdefault(k, []).append((tensor, [(s, i) for i in channels]))
                 return
-            kind, first, rest = plan
-            name = f"{stage}_source{s}_{kind}{depth}"
-            parts = ChannelHalves(name=name)(tensor) if kind == "halves" else (
-                ChannelSlices([_width(first), _width(rest)], name=name)(tensor))
-            cut(first, parts[0], depth)
-            cut(rest, parts[1], depth + 1)
+            parts = ChannelSplit(len(plan[1]), name=f"{stage}_source{s}_split{depth}")(tensor)
+            for part, piece in zip(plan[1], parts):
+                cut(part, piece, depth + 1)
 
         cut(plans[s], output, 0)
 

@@ -25,9 +25,8 @@ from keras_shufflenet.export._graph import Replacement
 from keras_shufflenet.export._layers import (
     ChannelConcat,
     ChannelGather,
-    ChannelHalves,
     ChannelOffset,
-    ChannelSlices,
+    ChannelSplit,
     MirrorImage,
     Removed,
 )
@@ -36,7 +35,7 @@ from keras_shufflenet.layers import ChannelShuffle
 # Layers that compute each pixel from that pixel alone.
 _PIXELWISE = (
     layers.BatchNormalization, layers.ReLU, layers.Activation, layers.Add, layers.Concatenate,
-    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelHalves, ChannelGather, ChannelShuffle,
+    layers.Identity, layers.Dropout, ChannelConcat, ChannelSplit, ChannelGather, ChannelShuffle,
     Removed, ChannelOffset,
 )
 _GLOBAL_POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)
