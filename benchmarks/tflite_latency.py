@@ -10,9 +10,9 @@ XNNPACK, single-threaded, the same op in both), and, when
 `litert-torch` is installed (`pip install -e ".[peer]"`), the peer a user
 would pick instead: torchvision's `shufflenet_v2_x1_0` quantized to full int8
 by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
-every file on one thread, batch 1, with both of LiteRT's runners: the
-`litert-benchmark` command (a `CompiledModel`) and the `Interpreter` most apps
-call, interleaving the models round by round. A ratio to MobileNetV2 (or to
+every file on one thread, batch 1, with both of LiteRT's runners, one
+after the other: the `litert-benchmark` command (a `CompiledModel`) and the
+`Interpreter` most apps call, interleaving the models round by round. A ratio to MobileNetV2 (or to
 the peer) is the median over rounds of that round's ratio. With each thread
 count of `--threads` (1 and 2: phones run 2-4 threads on their big cores),
 and then in the pattern of an app that runs another model between two calls:
@@ -161,15 +161,18 @@ def export_all(folder, quantizations, models, reuse=False, io_dtype="uint8"):
 
 
 def measure(files, rounds, runs, threads):
-    """`{timer: {model: [latency of each round]}}`: in each round every model
-    is timed by each timer in turn, ShuffleNetV2 1.0x int8, MobileNetV2 and
-    the peer first and next to each other, so that their ratios compare
-    runs a few seconds apart on a machine whose speed drifts."""
+    """`{timer: {model: [latency of each round]}}`: one timer after the
+    other, and with each, every model in turn in each round, ShuffleNetV2
+    1.0x int8, MobileNetV2 and the peer first and next to each other, so
+    that their ratios compare runs a few seconds apart on a machine whose
+    speed drifts. (With the timers interleaved, the `Interpreter` timed at
+    2 threads right after a `litert-benchmark` process took up to 1.5 times
+    as long.)"""
     order = sorted(files, key=lambda key: key not in (OURS, (BASELINE, "int8"), (PEER, "int8")))
     times = {timer: {key: [] for key in files} for timer in TIMERS}
-    for _ in range(rounds):
-        for key in order:
-            for timer, run in TIMERS.items():
+    for timer, run in TIMERS.items():
+        for _ in range(rounds):
+            for key in order:
                 result = run(files[key], num_threads=threads, num_runs=runs, warmup_runs=10)
                 times[timer][key].append(result.median_ms)
     return times
