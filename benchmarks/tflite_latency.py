@@ -3,13 +3,16 @@
 Exports every model with `keras_shufflenet.export_tflite` (default options:
 preprocessing inside, uint8 input and output) and Keras' MobileNetV2 1.0 with
 the plain converter recipe (`model.export(format="litert")` with
-`Optimize.DEFAULT`, a representative dataset and int8 builtins) and, when
+`Optimize.DEFAULT`, a representative dataset and int8 builtins), both with
+the input and output type of `--io-dtype` (uint8, the camera's bytes, as
+MediaPipe takes them: LiteRT turns them into int8 with one QUANTIZE outside
+XNNPACK, single-threaded, the same op in both), and, when
 `litert-torch` is installed (`pip install -e ".[peer]"`), the peer a user
 would pick instead: torchvision's `shufflenet_v2_x1_0` quantized to full int8
 by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
-every file on one thread, batch 1, with both of LiteRT's runners: the
-`litert-benchmark` command (a `CompiledModel`) and the `Interpreter` most apps
-call, interleaving the models round by round. A ratio to MobileNetV2 (or to
+every file on one thread, batch 1, with both of LiteRT's runners, one
+after the other: the `litert-benchmark` command (a `CompiledModel`) and the
+`Interpreter` most apps call, interleaving the models round by round. A ratio to MobileNetV2 (or to
 the peer) is the median over rounds of that round's ratio. With each thread
 count of `--threads` (1 and 2: phones run 2-4 threads on their big cores),
 and then in the pattern of an app that runs another model between two calls:
@@ -18,6 +21,7 @@ ShuffleNetV2 1.0x int8, MobileNetV2 and the peer invoked once each in turn
 and writes them, with the raw numbers, under artifacts/benchmarks/.
 
     python3 -m benchmarks.tflite_latency --rounds 5 --runs 100 --threads 1 2
+    python3 -m benchmarks.tflite_latency --quantizations int8 --io-dtype int8
     python3 -m benchmarks.tflite_latency --models published   # the 15 with weights, then the plot
 
 `--models published` measures every variant with published weights and
@@ -27,6 +31,7 @@ redraws the latency-versus-accuracy plot (`benchmarks/plot_latency_accuracy.py`)
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -80,7 +85,7 @@ def calibration_images(count=32, seed=0):
     return tf.image.resize(small, (224, 224)).numpy()
 
 
-def export_mobilenet_v2(path, images):
+def export_mobilenet_v2(path, images, io_dtype="uint8"):
     model = keras.applications.MobileNetV2(weights=None)
     scaled = images / 127.5 - 1.0
 
@@ -96,8 +101,8 @@ def export_mobilenet_v2(path, images):
         optimizations=[tf.lite.Optimize.DEFAULT],
         representative_dataset=representative_dataset,
         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        inference_input_type=tf.int8,
-        inference_output_type=tf.int8,
+        inference_input_type=tf.as_dtype(io_dtype),
+        inference_output_type=tf.as_dtype(io_dtype),
     )
 
 
@@ -127,23 +132,25 @@ def export_torchvision_peer(path, images):
     litert_torch.convert(converted, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
 
 
-def export_all(folder, quantizations, models, reuse=False):
-    """Exports every model (or, with `reuse`, keeps the files already there)."""
+def export_all(folder, quantizations, models, reuse=False, io_dtype="uint8"):
+    """Exports every model (or, with `reuse`, keeps the files already there);
+    int8 files take and give `io_dtype`."""
     images = calibration_images()
     files = {}
+    io = f"_{io_dtype}_io"
     for name, build in models.items():
-        paths = {q: folder / f"{name.replace(' ', '_')}_{q}.tflite" for q in quantizations}
+        paths = {q: folder / f"{name.replace(' ', '_')}_{q}{io * (q == 'int8')}.tflite" for q in quantizations}
         files.update({(name, q): path for q, path in paths.items()})
         if reuse and all(path.exists() for path in paths.values()):
             continue
         model = build()
         for quantization, path in paths.items():
             data = images if quantization == "int8" else None
-            export_tflite(model, path, quantization, data, input_size=224)
+            export_tflite(model, path, quantization, data, input_size=224, io_dtype=io_dtype)
         keras.backend.clear_session()
-    files[(BASELINE, "int8")] = folder / "MobileNetV2_int8.tflite"
+    files[(BASELINE, "int8")] = folder / f"MobileNetV2_int8{io}.tflite"
     if not (reuse and files[(BASELINE, "int8")].exists()):
-        export_mobilenet_v2(files[(BASELINE, "int8")], images)
+        export_mobilenet_v2(files[(BASELINE, "int8")], images, io_dtype)
     if importlib.util.find_spec("litert_torch") is None:
         print(f"litert-torch is not installed: no {PEER!r} row (pip install -e \".[peer]\")")
     else:
@@ -154,15 +161,18 @@ def export_all(folder, quantizations, models, reuse=False):
 
 
 def measure(files, rounds, runs, threads):
-    """`{timer: {model: [latency of each round]}}`: in each round every model
-    is timed by each timer in turn, ShuffleNetV2 1.0x int8, MobileNetV2 and
-    the peer first and next to each other, so that their ratios compare
-    runs a few seconds apart on a machine whose speed drifts."""
+    """`{timer: {model: [latency of each round]}}`: one timer after the
+    other, and with each, every model in turn in each round, ShuffleNetV2
+    1.0x int8, MobileNetV2 and the peer first and next to each other, so
+    that their ratios compare runs a few seconds apart on a machine whose
+    speed drifts. (With the timers interleaved, the `Interpreter` timed at
+    2 threads right after a `litert-benchmark` process took up to 1.5 times
+    as long.)"""
     order = sorted(files, key=lambda key: key not in (OURS, (BASELINE, "int8"), (PEER, "int8")))
     times = {timer: {key: [] for key in files} for timer in TIMERS}
-    for _ in range(rounds):
-        for key in order:
-            for timer, run in TIMERS.items():
+    for timer, run in TIMERS.items():
+        for _ in range(rounds):
+            for key in order:
                 result = run(files[key], num_threads=threads, num_runs=runs, warmup_runs=10)
                 times[timer][key].append(result.median_ms)
     return times
@@ -263,12 +273,16 @@ def main():
     parser.add_argument("--quantizations", default="int8,float16,float32")
     parser.add_argument("--models", choices=("default", "published"), default="default",
                         help="every V2 width and V1 g3 1.0x, or every variant with weights")
+    parser.add_argument("--io-dtype", choices=("uint8", "int8"), default="uint8",
+                        help="input and output type of every int8 file, MobileNetV2's too")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the .tflite files a previous run exported, if all are there")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse)
-    tables, record = [], {"threads": args.threads, "rounds": args.rounds, "runs": args.runs}
+    files = export_all(OUT, args.quantizations.split(","), shufflenets(args.models), args.reuse, args.io_dtype)
+    tables = [f"int8 files take and give {args.io_dtype}; load average {os.getloadavg()[0]:.2f} at the start", ""]
+    record = {"threads": args.threads, "rounds": args.rounds, "runs": args.runs, "io_dtype": args.io_dtype,
+              "load_average_start": os.getloadavg()[0]}
     for threads in args.threads:
         table, record[f"threads_{threads}"] = threads_table(files, measure(files, args.rounds, args.runs, threads))
         tables += [f"**{threads} thread{'s' * (threads > 1)}**", "", table, ""]
@@ -279,6 +293,8 @@ def main():
     alternating = alternating_table(files, args.rounds, args.runs, args.threads, record)
     tables += ["**Another model between calls** (Interpreter; each model once in turn)", "", alternating, ""]
     print(alternating)
+    record["load_average_end"] = os.getloadavg()[0]
+    tables.append(f"load average {record['load_average_end']:.2f} at the end")
     table = "\n".join(tables)
     stem = "tflite_latency" if args.models == "default" else "tflite_latency_published"
     (OUT / f"{stem}.json").write_text(json.dumps(record, indent=2))

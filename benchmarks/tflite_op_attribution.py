@@ -1,7 +1,7 @@
 """Where the int8 latency goes: each op type's share, measured by removing it.
 
 For each op type of a `.tflite` graph, two variants are timed side by side
-with LiteRT's `Interpreter` (1 thread, batch 1, zeros in):
+with LiteRT's `Interpreter` (`--threads`, 1 by default; batch 1, zeros in):
 
 - kept: the graph, with the inputs of every op of that type also made graph
   outputs;
@@ -17,6 +17,7 @@ MODEL --adb --op-profiling` prints the TFLite profiler's per-op table instead.
 
     python3 -m benchmarks.tflite_op_attribution                  # int8 V2 1.0x and V1 g3 1.0x
     python3 -m benchmarks.tflite_op_attribution A.tflite B.tflite  # any exports
+    python3 -m benchmarks.tflite_op_attribution --threads 2         # where the second thread goes
 
 Writes the table and the numbers under artifacts/benchmarks/.
 """
@@ -95,8 +96,8 @@ def attribute(path, rounds, runs, threads):
     return median["full"], dict(sorted(shares.items(), key=lambda item: -item[1][1]))
 
 
-def table(name, full_ms, shares):
-    rows = [f"**{name}**: {full_ms:.3f} ms", "", "| op type | ops | ms | share |", "|---|---:|---:|---:|"]
+def table(name, full_ms, shares, threads=1):
+    rows = [f"**{name}**: {full_ms:.3f} ms, {threads} thread{'s' * (threads > 1)}", "", "| op type | ops | ms | share |", "|---|---:|---:|---:|"]
     rows += [f"| {kind} | {count} | {ms:.3f} | {100 * ms / full_ms:.1f}% |" for kind, (count, ms) in shares.items()]
     total = sum(ms for _, ms in shares.values())
     rows.append(f"| all | {sum(c for c, _ in shares.values())} | {total:.3f} | {100 * total / full_ms:.1f}% |")
@@ -134,7 +135,7 @@ def main():
     tables, record = [], {"threads": args.threads, "rounds": args.rounds, "runs": args.runs, "models": {}}
     for path in paths:
         full_ms, shares = attribute(path, args.rounds, args.runs, args.threads)
-        tables.append(table(path.name, full_ms, shares))
+        tables.append(table(path.name, full_ms, shares, args.threads))
         print(tables[-1] + "\n", flush=True)
         record["models"][path.name] = {
             "median_ms": full_ms,

@@ -26,7 +26,7 @@ from keras_shufflenet.export._layers import (
     ChannelConcat,
     ChannelGather,
     ChannelOffset,
-    ChannelSlices,
+    ChannelSplit,
     MirrorImage,
     Removed,
 )
@@ -35,7 +35,7 @@ from keras_shufflenet.layers import ChannelShuffle
 # Layers that compute each pixel from that pixel alone.
 _PIXELWISE = (
     layers.BatchNormalization, layers.ReLU, layers.Activation, layers.Add, layers.Concatenate,
-    layers.Identity, layers.Dropout, ChannelConcat, ChannelSlices, ChannelGather, ChannelShuffle,
+    layers.Identity, layers.Dropout, ChannelConcat, ChannelSplit, ChannelGather, ChannelShuffle,
     Removed, ChannelOffset,
 )
 _GLOBAL_POOLS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)

@@ -1,15 +1,16 @@
-"""int8 flatbuffers without the requantizations the converter puts before slices.
+"""int8 flatbuffers without the requantizations the converter puts before splits.
 
 A concatenation takes one scale for its inputs and output, so the converter
 gives each of ShuffleNet V2's deploy concatenations (`_deploy_v2`) the range
 calibrated on it and requantizes what feeds it: 53 int8 `QUANTIZE` ops in V2
-1.0x, each over a whole branch output, before the slices. But every value a
-stage's slices and concatenations move is a value of one of the stage's
-branch outputs, already clipped to that output's range: the requantizations
-only coarsen values (or widen ranges no value reaches). `without_requantizations`
-gives every tensor a stage's slices and concatenations link one scale, the one
-whose range covers all the branch outputs' ranges (usually the converter gave
-them all the same already), moves the branch convolutions' outputs to it,
+1.0x, each over a whole branch output, before the slices that cut it (now
+SPLITs). But every value a stage's splits and concatenations move is a value
+of one of the stage's branch outputs, already clipped to that output's range:
+the requantizations only coarsen values (or widen ranges no value reaches).
+`without_requantizations` gives every tensor a stage's splits, slices and
+concatenations link one scale, the one whose range covers all the branch
+outputs' ranges (usually the converter gave them all the same already),
+moves the branch convolutions' outputs to it,
 removes the `QUANTIZE` ops and rescales the biases of the convolutions that
 read changed tensors (a bias is quantized with input scale x weight scale).
 The float graph is untouched; the int8 outputs move by a quantum or so.
@@ -24,7 +25,7 @@ import numpy as np
 from keras_shufflenet import _compat
 
 # Ops that only move int8 values and so keep (or, QUANTIZE, change) their scale.
-_MOVES = ("STRIDED_SLICE", "CONCATENATION", "QUANTIZE")
+_MOVES = ("STRIDED_SLICE", "SPLIT", "CONCATENATION", "QUANTIZE")
 # Ops that read a tensor with its scale and hold a bias quantized with it.
 _BIASED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
