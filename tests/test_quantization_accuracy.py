@@ -5,6 +5,7 @@ The slow test runs `benchmarks/quantization_accuracy.py`'s pipeline
 2 cores); the fast tests check the dataset it trains on.
 """
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,50 @@ def test_make_dataset_is_deterministic_given_the_seed():
     assert d.shape == (10, 64, 64, 3)
 
 
+def test_make_dataset_defaults_give_the_images_they_always_gave():
+    """`sizes` and `contrast` left alone draw exactly the stream of before."""
+    images, labels = synthetic.make_dataset(64, 32, seed=11)
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+    assert digest == "ae47566b5aff9a4ac2619efe2c559b286b6568898b16488401b7226474de9583"
+
+
+def _foreground_pixels(images):
+    """Pixels of each image far from its most common (background) colour."""
+    grey = images.astype(np.int64).sum(-1)
+    background = np.array([np.bincount(g.ravel()).argmax() for g in grey])
+    return (np.abs(grey - background[:, None, None]) > 90).sum((1, 2))
+
+
+def test_make_dataset_sizes_split_every_class_by_size():
+    images, labels = synthetic.make_dataset(1200, 48, num_classes=2, seed=4, sizes=3)
+    assert labels.max() == 5 and np.bincount(labels).min() == 200
+    assert synthetic.class_names(2, 3) == (
+        "circle_size0", "circle_size1", "circle_size2",
+        "square_size0", "square_size1", "square_size2",
+    )
+    assert synthetic.class_names(3) == synthetic.CLASS_NAMES[:3]
+    area = _foreground_pixels(images)
+    for shape in (0, 1):  # circles, squares: each size bin is larger than the one before
+        means = [area[labels == shape * 3 + k].mean() for k in range(3)]
+        assert means[0] < means[1] < means[2], means
+
+
+def test_make_dataset_contrast_scales_the_foreground_and_the_noise():
+    bright, labels = synthetic.make_dataset(300, 32, seed=6)
+    faint, same_labels = synthetic.make_dataset(300, 32, seed=6, contrast=0.1)
+    np.testing.assert_array_equal(labels, same_labels)
+    spread = [images.astype(np.float32).std((1, 2)).mean() for images in (bright, faint)]
+    assert 0.07 < spread[1] / spread[0] < 0.13, spread  # measured: about 0.1
+    # The backgrounds are as bright as before: only the differences shrink.
+    assert abs(faint.mean() - bright.mean()) < 0.1 * bright.mean()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"num_images": -1}, {"num_images": 2.5}, {"num_images": 4, "image_size": 8},
-     {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9}],
+     {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9},
+     {"num_images": 4, "sizes": 0}, {"num_images": 4, "sizes": 5},
+     {"num_images": 4, "contrast": 0.0}, {"num_images": 4, "contrast": 1.5}],
 )
 def test_make_dataset_refuses_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Received:"):
