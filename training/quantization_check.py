@@ -137,7 +137,7 @@ def fine_tune_qat(model, config, calibration):
     the next `qat_epochs` training sets."""
     from keras_shufflenet.quantization import quantize_model, tf_keras
 
-    qat_model = quantize_model(model, representative_data=calibration)
+    qat_model = quantize_model(model, representative_data=calibration, engine="tfmot")
     qat_model.compile(
         optimizer=tf_keras.optimizers.Adam(config.qat_learning_rate),
         loss="sparse_categorical_crossentropy",
