@@ -26,11 +26,15 @@ _PACKAGE = "keras_shufflenet"
 def _fake_quant_per_channel(kernel, axis):
     """`kernel` fake-quantized per channel of `axis`, symmetric int8 (narrow
     range: [-127, 127] times `max|w| / 127`), as TFLite quantizes weights."""
-    reduce = [i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
+    # The channels go last: Keras' JAX and PyTorch fake quantization
+    # broadcasts the per-channel range against the last axis.
+    kernel = ops.moveaxis(kernel, axis, -1)
+    reduce = list(range(len(kernel.shape) - 1))
     bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(kernel), axis=reduce), 1e-12))
-    return keras.quantizers.fake_quant_with_min_max_vars(
-        kernel, -bound, bound, num_bits=8, narrow_range=True, axis=axis
+    quantized = keras.quantizers.fake_quant_with_min_max_vars(
+        kernel, -bound, bound, num_bits=8, narrow_range=True, axis=-1
     )
+    return ops.moveaxis(quantized, -1, axis)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -94,6 +98,13 @@ class _FoldedBatchNorm:
 
     def _folding_config(self):
         return {"epsilon": self.epsilon, "input_scale": self.input_scale}
+
+    # Keras' convolutions save their kernel and bias only: save every variable.
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
