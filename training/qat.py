@@ -6,13 +6,15 @@
 
 The float model (`--weights` with a `--num_classes` head, or `--keras_model`)
 becomes a QAT model through `keras_shufflenet.quantization.quantize_model`
-(tf_keras + tensorflow-model-optimization: fake quantization where TFLite
-quantizes), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
+(fake quantization where the int8 file quantizes; `--qat_engine=keras`, the
+default: a Keras 3 model, on any Keras backend; `--qat_engine=tfmot`: tf_keras +
+tensorflow-model-optimization), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
 learning rate, label smoothing), evaluated, and exported with
 `keras_shufflenet.export.export_tflite(qat_model, path, "int8", input_size=...)`
 (every op integer, uint8 input and output). The int8 file is evaluated with the
 LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
-`model_int8.tflite` and `summary.json` in `--out_dir`.
+`model_int8.tflite`, `summary.json` and (Keras engine) the QAT model
+`model_qat.keras` in `--out_dir`.
 """
 
 import os
@@ -37,8 +39,11 @@ flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: example
 flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate (cosine decay to 0).")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
 flags.DEFINE_integer("calibration_images", 256, "Training images that set the activation "
-                     "ranges before QAT, as post-training quantization would (0: tfmot's "
+                     "ranges before QAT, as post-training quantization would (0: a "
                      "[-6, 6] start).", lower_bound=0)
+flags.DEFINE_enum("qat_engine", "keras", ["keras", "tfmot"], "keras: Keras 3 fake "
+                  "quantization (any backend); tfmot: tf_keras and "
+                  "tensorflow-model-optimization.")
 flags.DEFINE_integer("tflite_eval_examples", 1000, "Validation images for the int8 file "
                      "(batch 1, LiteRT; 0: skip).")
 options.define_output_flags()
@@ -76,14 +81,26 @@ def _calibration_images(dataset):
     return np.concatenate(batches)[: FLAGS.calibration_images]
 
 
+def _training_api():
+    """The Keras that trains the QAT model of `--qat_engine`: Keras 3, or tf_keras."""
+    if FLAGS.qat_engine == "tfmot":
+        from keras_shufflenet.quantization import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
+
+
 def main(argv):
     del argv
     from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
-    from keras_shufflenet.quantization import quantize_model, tf_keras
+    from keras_shufflenet.quantization import quantize_model
     from training import checkpointing, data
 
-    tf_keras.utils.set_random_seed(FLAGS.seed)
+    api = _training_api()
+    api.utils.set_random_seed(FLAGS.seed)
     spec, weights = options.spec(), options.weights()
     config = options.data_config(weights)
     train_data, steps = data.training_dataset(config, FLAGS.batch_size)
@@ -92,13 +109,14 @@ def main(argv):
                 if options.has_validation() else None)
 
     qat_model = quantize_model(_float_model(spec, weights),
-                               representative_data=_calibration_images(train_data))
-    schedule = tf_keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
-                                                         max(FLAGS.epochs * steps, 1))
+                               representative_data=_calibration_images(train_data),
+                               engine=FLAGS.qat_engine)
+    schedule = api.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
+                                                    max(FLAGS.epochs * steps, 1))
     qat_model.compile(
-        optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
-        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
-        metrics=[tf_keras.metrics.CategoricalAccuracy(name="top1")],
+        optimizer=api.optimizers.SGD(schedule, momentum=0.9),
+        loss=api.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
+        metrics=[api.metrics.CategoricalAccuracy(name="top1")],
     )
     qat_model.fit(train_data, epochs=FLAGS.epochs, steps_per_epoch=steps,
                   validation_data=val_data, verbose=FLAGS.progress)
@@ -108,7 +126,10 @@ def main(argv):
     path = export_tflite(qat_model, os.path.join(out_dir, "model_int8.tflite"), "int8",
                          input_size=FLAGS.image_size)
     summary = {"tflite": os.fspath(path), "tflite_bytes": path.stat().st_size,
-               "qat_steps": FLAGS.epochs * steps}
+               "qat_steps": FLAGS.epochs * steps, "qat_engine": FLAGS.qat_engine}
+    if FLAGS.qat_engine == "keras":  # the QAT model itself, to train on or export again
+        summary["keras_qat_model"] = os.path.join(out_dir, "model_qat.keras")
+        qat_model.save(summary["keras_qat_model"])
     if val_data is not None:
         summary["val_top1_qat"] = float(qat_model.evaluate(val_data, verbose=0,
                                                            return_dict=True)["top1"])
