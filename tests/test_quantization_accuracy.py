@@ -84,7 +84,7 @@ def test_make_dataset_contrast_scales_the_foreground_and_the_noise():
     "kwargs",
     [{"num_images": -1}, {"num_images": 2.5}, {"num_images": 4, "image_size": 8},
      {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9},
-     {"num_images": 4, "sizes": 0}, {"num_images": 4, "sizes": 5},
+     {"num_images": 4, "sizes": 0}, {"num_images": 4, "sizes": 9},
      {"num_images": 4, "contrast": 0.0}, {"num_images": 4, "contrast": 1.5}],
 )
 def test_make_dataset_refuses_bad_arguments(kwargs):
@@ -121,19 +121,28 @@ def test_every_class_is_distinguishable():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
-def test_int8_keeps_the_accuracy_of_a_trained_shufflenet(tmp_path):
-    """Full-int8 PTQ loses at most 2 points of held-out top-1 and QAT at most 1."""
-    from training.quantization_check import Config, markdown_table, run
+def test_qat_wins_back_what_post_training_int8_loses(tmp_path):
+    """On the benchmark's task full-int8 PTQ loses at least 1 point of
+    held-out top-1, and int8 QAT (tfmot, and Keras 3 trained on JAX) wins
+    back at least half of it, with int8 files that answer like their QAT
+    models."""
+    from training.quantization_check import QAT_ENGINES, Config, markdown_table, run
 
-    # The benchmark's run (12 epochs of 4000 new images, 2 QAT epochs) with
-    # half the held-out images and no float control: about 4 minutes.
-    config = Config(model="v2", val_images=1000, float_control=False)
+    config = Config(**SLOW_CONFIG)
     result = run(config, tmp_path)
     print(markdown_table(result))
-    top1, delta = result["top1"], result["delta_points"]
-    assert top1["keras_float"] >= 0.9, result
-    assert abs(delta["tflite_float32"]) <= 0.1, result
-    assert delta["tflite_int8_ptq"] >= -2.0, result
-    assert delta["tflite_int8_qat"] >= -1.0, result
-    # The QAT model's int8 file answers like the QAT model it came from.
-    assert abs(top1["tflite_int8_qat"] - top1["keras_qat"]) <= 0.01, result
+    top1 = result["top1"]
+    assert top1["keras_float"] >= 0.3, result  # learnt: chance is 1/48
+    assert abs(result["delta_points"]["tflite_float32"]) <= 0.1, result
+    float_top1, ptq_top1 = top1["keras_float"], top1["tflite_int8_ptq"]
+    assert result["ptq_loss_points"] == pytest.approx((float_top1 - ptq_top1) * 100), result
+    assert result["ptq_loss_points"] >= 1.0, result
+    for engine in QAT_ENGINES:
+        qat_top1 = top1[f"tflite_int8_{engine}_qat"]
+        recovered = (qat_top1 - ptq_top1) / (float_top1 - ptq_top1)
+        assert result["recovered"][engine] == pytest.approx(recovered, abs=1e-4), result
+        assert recovered >= 0.5, (engine, result)
+        # The int8 file is the QAT model's: it answers like it, image by image.
+        assert result["agreement"][engine] >= 0.95, (engine, result)
+        assert result["step_ms"][f"{engine}_qat"] > 0, result
+    assert result["backends"]["keras_qat"] == "jax", result

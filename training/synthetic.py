@@ -44,7 +44,7 @@ CLASS_NAMES = (
 )
 NUM_CLASSES = len(CLASS_NAMES)
 MIN_IMAGE_SIZE = 16
-MAX_SIZES = 4  # size bins per class (`sizes`)
+MAX_SIZES = 8  # size bins per class (`sizes`)
 MAX_NOISE = 16.0  # standard deviation of the pixel noise, in levels (0-255)
 _CHUNK = 1024  # images generated at once (bounds the memory of the masks)
 
@@ -122,13 +122,17 @@ def _render(rng, labels, size, grid, sizes, contrast):
         make = _shape_masks if kind < 5 else _texture_masks
         masks[where] = make(CLASS_NAMES[kind], rng, size, grid, bins[where, None, None], sizes)
     background = rng.integers(0, 256, (count, 1, 1, 3))
-    offset = rng.integers(60, 128, (count, 1, 1, 3)) * contrast
+    offset = rng.integers(60, 128, (count, 1, 1, 3))
+    sigma = rng.uniform(0, MAX_NOISE, (count, 1, 1, 1))
+    noise = rng.standard_normal((count, size, size, 3), dtype=np.float32)
+    if not np.isscalar(contrast):  # one per image, log-uniform in [low, high]
+        contrast = np.exp(rng.uniform(*np.log(contrast), (count, 1, 1, 1)))
+    offset = offset * contrast
     # Same polarity in every channel: brighter on a dark background, else darker.
     darker = background.mean(-1, keepdims=True) >= 128
     foreground = np.clip(np.where(darker, background - offset, background + offset), 0, 255)
     image = np.where(masks[..., None], foreground, background).astype(np.float32)
-    sigma = (rng.uniform(0, MAX_NOISE, (count, 1, 1, 1)) * contrast).astype(np.float32)
-    image += sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    image += (sigma * contrast).astype(np.float32) * noise
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
@@ -157,7 +161,9 @@ def make_dataset(num_images, image_size=64, num_classes=NUM_CLASSES, seed=0, *, 
             `class * sizes + bin`, smallest bin first. Defaults to `1`.
         contrast: Scales the foreground's difference from the background and
             the noise (in (0, 1]): faint images with the same signal-to-noise
-            ratio, on backgrounds of any brightness. Defaults to `1.0`.
+            ratio, on backgrounds of any brightness. A range `(low, high)`
+            draws each image's contrast from it (log-uniform): faint and
+            bright scenes in one dataset. Defaults to `1.0`.
 
     Returns:
         `(images, labels)`: uint8 `(N, H, W, 3)` RGB images and int64 `(N,)`
@@ -181,8 +187,14 @@ def make_dataset(num_images, image_size=64, num_classes=NUM_CLASSES, seed=0, *, 
         raise ValueError(
             f"`sizes` must be an integer from 1 to {MAX_SIZES}. Received: sizes={sizes!r}"
         )
-    if not 0 < contrast <= 1:
-        raise ValueError(f"`contrast` must be in (0, 1]. Received: contrast={contrast!r}")
+    low, high = (contrast, contrast) if np.isscalar(contrast) else tuple(contrast)
+    if not 0 < low <= high <= 1:
+        raise ValueError(
+            "`contrast` must be a number in (0, 1] or a range `(low, high)` in it. "
+            f"Received: contrast={contrast!r}"
+        )
+    if np.isscalar(contrast):
+        contrast = float(contrast)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_images) % (num_classes * sizes)).astype(np.int64)
     centres = np.arange(image_size, dtype=np.float64) + 0.5
