@@ -84,7 +84,7 @@ def test_trained_qat_model_exports_the_ptq_graph_with_its_ranges(version, tmp_pa
     assert before["input_quant"] == after["input_quant"] == [0.0, 255.0]  # the uint8 pixels
     moved = [np.abs(w - v.numpy()).max() for w, v in zip(weights, qat_model.trainable_weights)
              if v.path.endswith(("kernel", "gamma"))]
-    assert len(moved) > 100 and min(moved) > 0  # every convolution and folded BatchNorm
+    assert len(moved) > 60 and min(moved) > 0  # every convolution and folded BatchNorm
 
     path = ks.export_tflite(qat_model, tmp_path / "qat.tflite", "int8")
     ptq = ks.export_tflite(model, tmp_path / "ptq.tflite", "int8", _pixels(16, seed=1))
@@ -209,3 +209,42 @@ def test_trained_on_another_backend_exports_in_tensorflow(backend, tmp_path):
                                 for i in range(interpreter._interpreter.NumNodes()))
     assert names["DELEGATE"] == 1 and names["TRANSPOSE"] == names["PAD"] == 0, names
     assert np.corrcoef(y.ravel(), actual.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_int8_file_of_a_trained_model_answers_like_the_qat_model(tmp_path):
+    """On a trained model (the procedural task of `training.synthetic`), the
+    int8 file's logits stay within a few quantization steps of the QAT
+    model's, and it gives the QAT model's top-1 answer wherever that answer
+    is not a near tie. (Measured, 8 epochs: 96.0% agreement overall, 98.8%
+    where the top two logits are more than 2 steps apart; 12 epochs, 74%
+    top-1: 96.0%, 99.3% above 2 steps, 100% above 4; logits 3 steps apart at
+    the 99th percentile, 6 at most.)"""
+    from training import synthetic
+
+    keras.utils.set_random_seed(0)
+    x, y = synthetic.make_dataset(3000, image_size=SIZE, seed=0)
+    held_out, _ = synthetic.make_dataset(500, image_size=SIZE, seed=1)
+    x, held_out = x.astype("float32"), held_out.astype("float32")
+    model = ks.ShuffleNetV2(alpha=0.5, weights=None, classes=synthetic.NUM_CLASSES,
+                            classifier_activation=None, input_shape=(SIZE, SIZE, 3))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=loss)
+    model.fit(x, y, batch_size=64, epochs=8, verbose=0)
+    qat_model = quantize_model(model, representative_data=x[:200])
+    qat_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=loss)
+    qat_model.fit(x[:1000], y[:1000], batch_size=64, epochs=1, verbose=0)
+
+    path = ks.export_tflite(qat_model, tmp_path / "qat.tflite", "int8")
+    actual, interpreter = _run(path, held_out)
+    expected = keras.ops.convert_to_numpy(qat_model.predict(held_out, verbose=0))
+    scale, _ = interpreter.get_output_details()[0]["quantization"]
+    steps = np.abs(actual - expected) / scale
+    top_two = np.sort(expected, -1)[:, -2:]
+    clear = (top_two[:, 1] - top_two[:, 0]) / scale > 4  # more than the logits' 99th percentile
+    agree = actual.argmax(-1) == expected.argmax(-1)
+    print(f"top-1 agreement {agree.mean():.4f} ({agree[clear].mean():.4f} on the "
+          f"{clear.mean():.0%} without near ties), logit steps: median {np.median(steps):.2f}, "
+          f"99th percentile {np.percentile(steps, 99):.2f}, max {steps.max():.2f}")
+    assert agree[clear].mean() >= 0.99 and clear.mean() > 0.5 and agree.mean() >= 0.9
+    assert np.percentile(steps, 99) <= 4 and steps.max() <= 10

@@ -26,6 +26,7 @@ if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.optio
 
 from absl import app, flags  # noqa: E402
 
+from keras_shufflenet.quantization import ENGINES  # noqa: E402
 from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -41,9 +42,8 @@ flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
 flags.DEFINE_integer("calibration_images", 256, "Training images that set the activation "
                      "ranges before QAT, as post-training quantization would (0: a "
                      "[-6, 6] start).", lower_bound=0)
-flags.DEFINE_enum("qat_engine", "keras", ["keras", "tfmot"], "keras: Keras 3 fake "
-                  "quantization (any backend); tfmot: tf_keras and "
-                  "tensorflow-model-optimization.")
+flags.DEFINE_enum("qat_engine", "keras", ENGINES, "keras: Keras 3 fake quantization "
+                  "(any backend); tfmot: tf_keras and tensorflow-model-optimization.")
 flags.DEFINE_integer("tflite_eval_examples", 1000, "Validation images for the int8 file "
                      "(batch 1, LiteRT; 0: skip).")
 options.define_output_flags()
@@ -66,41 +66,13 @@ def _float_model(spec, weights):
                         image_size=FLAGS.image_size, logits=False)
 
 
-def _calibration_images(dataset):
-    """The first `--calibration_images` training images as one array, or `None`."""
-    import numpy as np
-
-    if not FLAGS.calibration_images:
-        return None
-    batches, count = [], 0
-    for images, _ in dataset:
-        batches.append(images.numpy())
-        count += len(batches[-1])
-        if count >= FLAGS.calibration_images:
-            break
-    return np.concatenate(batches)[: FLAGS.calibration_images]
-
-
-def _training_api():
-    """The Keras that trains the QAT model of `--qat_engine`: Keras 3, or tf_keras."""
-    if FLAGS.qat_engine == "tfmot":
-        from keras_shufflenet.quantization import tf_keras
-
-        return tf_keras
-    import keras
-
-    return keras
-
-
 def main(argv):
     del argv
     from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
-    from keras_shufflenet.quantization import quantize_model
-    from training import checkpointing, data
+    from training import checkpointing, data, quantization_aware
 
-    api = _training_api()
-    api.utils.set_random_seed(FLAGS.seed)
+    quantization_aware.training_api(FLAGS.qat_engine).utils.set_random_seed(FLAGS.seed)
     spec, weights = options.spec(), options.weights()
     config = options.data_config(weights)
     train_data, steps = data.training_dataset(config, FLAGS.batch_size)
@@ -108,18 +80,12 @@ def main(argv):
     val_data = (data.evaluation_dataset(config, FLAGS.batch_size)
                 if options.has_validation() else None)
 
-    qat_model = quantize_model(_float_model(spec, weights),
-                               representative_data=_calibration_images(train_data),
-                               engine=FLAGS.qat_engine)
-    schedule = api.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
-                                                    max(FLAGS.epochs * steps, 1))
-    qat_model.compile(
-        optimizer=api.optimizers.SGD(schedule, momentum=0.9),
-        loss=api.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
-        metrics=[api.metrics.CategoricalAccuracy(name="top1")],
+    qat_model = quantization_aware.fine_tune(
+        _float_model(spec, weights), train_data, val_data, engine=FLAGS.qat_engine,
+        epochs=FLAGS.epochs, steps=steps, learning_rate=FLAGS.learning_rate,
+        label_smoothing=FLAGS.label_smoothing, progress=FLAGS.progress,
+        calibration=quantization_aware.calibration_images(train_data, FLAGS.calibration_images),
     )
-    qat_model.fit(train_data, epochs=FLAGS.epochs, steps_per_epoch=steps,
-                  validation_data=val_data, verbose=FLAGS.progress)
 
     out_dir = FLAGS.out_dir or options.default_out_dir("qat")
     os.makedirs(out_dir, exist_ok=True)

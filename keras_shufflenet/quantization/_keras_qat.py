@@ -14,15 +14,14 @@ graph, converted, its requantizations before slices removed) quantizes:
   the ReLU where one follows, per tensor;
 - V1's average-pool shortcut (an int8 depthwise convolution in the deploy
   graph), each residual add after its ReLU (TFLite's ADD rescales its
-  inputs, so they keep their own ranges), each concatenation's output
-  (TFLite requantizes its inputs to it), the global average pool, the
+  inputs, so they keep their own ranges), the global average pool, the
   logits and, after a softmax, TFLite's fixed `[0, 255/256]`;
 - nothing after moves that keep their input's scale (max pools, padding,
-  shuffles, splits); where the values of several tensors meet in
-  concatenations through moves only, and are read only by moves and
-  convolutions, they share one range (V2: the branch outputs of a stage,
-  which the deploy graph's slices and concatenations link;
-  `export._requantize` gives them one scale).
+  shuffles, splits, concatenations); the tensors whose values meet in
+  concatenations through moves only share one range, the one scale the
+  int8 file gives them (`export._requantize`): V2's branch outputs of a
+  stage, which the deploy graph's slices and concatenations link; V1's
+  branch output and pooled shortcut of a stride-2 unit.
 
 The ranges are `FakeQuant` layers (trainable min and max, initialised from
 `representative_data` as calibration would, else `[-6, 6]`, `[0, 6]` after
@@ -47,8 +46,6 @@ from keras_shufflenet.quantization._keras_layers import (
 # Layers that only move values (the int8 graph keeps their input's scale)
 # and link tensors into one scale when a concatenation joins them.
 _LINKING = ("Concatenate", "ChannelSplit", "ChannelShuffle")
-# Layers that keep their input's scale without linking.
-_KEEPING = (layers.ZeroPadding2D, layers.MaxPooling2D, layers.GlobalMaxPooling2D)
 SOFTMAX_RANGE = (0.0, 255.0 / 256.0)  # TFLite's int8 softmax output: scale 1/256
 INPUT_RANGE = (0.0, 255.0)  # pixels with in-model preprocessing: the uint8 input's bytes
 HEAD = "predictions"
@@ -167,8 +164,9 @@ def quantize(model, images=None):
     folded = {layer.name for pair in fused.values() for layer in pair if layer is not None}
     sites = _sites(model, producers, fused)
     shared = _shared_groups(model, producers, sites)
-    # Moves inside a shared range add no quantization of their own.
-    sites = [site for site in sites if not (site in shared and _kind(model.get_layer(site)) in _LINKING)]
+    # Concatenations inside a shared range add no quantization of their own.
+    sites = [site for site in sites
+             if not (site in shared and _kind(model.get_layer(site)) in _LINKING)]
     initial = _calibrated_ranges(model, sites, images) if images is not None else {}
     has_preprocessing = any(layer.name == "preprocessing" for layer in model.layers)
     quantizers = {}
