@@ -13,16 +13,20 @@ The pipeline behind `benchmarks/quantization_accuracy.py` and
 3. measure top-1 on the held-out split of the float Keras model, its float32
    TFLite model, its full-int8 post-training-quantized TFLite model
    (`export_tflite(..., "int8", calibration images from the first epoch)`),
-   and, after quantization-aware fine-tuning of
+   and, after quantization-aware fine-tuning with each engine of
    `keras_shufflenet.quantization.quantize_model(model, representative_data=
-   calibration images)` (tf_keras, tfmot; ranges start where PTQ's are),
-   of the QAT model and its full-int8 TFLite model.
+   calibration images, engine=...)` (ranges start where PTQ's are): tfmot
+   (tf_keras) in this process, Keras 3 on `keras_backend` (JAX) in a
+   subprocess that saves the QAT model as `.keras` for this (TensorFlow)
+   process to export; each QAT model and its full-int8 TFLite file, and a
+   float control fine-tuned alike. Each training's median step time is
+   measured as it runs.
 
 TFLite models run batch 1 through the LiteRT interpreter with the
 quantize/dequantize handling of `keras_shufflenet.runtime` (uint8 pixels
 in [0, 255] quantized with the input's scale and zero point).
 
-    result = run(Config(model="v2", train_images=4000, epochs=12), out_dir)
+    result = run(Config(model="v1", alpha=0.25, sizes=4, epochs=16), out_dir)
     print(markdown_table(result))
 """
 
@@ -48,16 +52,16 @@ QAT_ENGINES = ("tfmot", "keras")
 class Config:
     """What to train and how. Defaults are the benchmark's full run."""
 
-    model: str = "v2"  # "v2": ShuffleNetV2(alpha); "v1": ShuffleNetV1(groups=3, alpha)
-    alpha: float = 0.5  # width: one of ShuffleNetV2's or ShuffleNetV1's alphas
+    model: str = "v1"  # "v2": ShuffleNetV2(alpha); "v1": ShuffleNetV1(groups=3, alpha)
+    alpha: float = 0.25  # width: one of ShuffleNetV2's or ShuffleNetV1's alphas
     num_classes: int = synthetic.NUM_CLASSES
-    sizes: int = 1  # size bins per class: `num_classes * sizes` classes (`synthetic`)
+    sizes: int = 4  # size bins per class: `num_classes * sizes` classes (`synthetic`)
     contrast: float = 1.0  # of the images (`synthetic`): small is faint
-    image_size: int = 64
+    image_size: int = 32
     train_images: int = 4000  # new images per epoch
-    val_images: int = 2000
+    val_images: int = 5000
     calibration_images: int = 200
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 64
     learning_rate: float = 1e-2  # peak, after one epoch of linear warm-up
     qat_epochs: int = 2
