@@ -15,7 +15,7 @@ and writes it, with the raw numbers, under artifacts/benchmarks/. Exits 1
 unless PTQ loses at least `PTQ_MIN_LOSS` points and every QAT engine wins
 back at least `QAT_MIN_RECOVERED` of it.
 
-    python3 -m benchmarks.quantization_accuracy              # about 12 minutes on 2 cores
+    python3 -m benchmarks.quantization_accuracy              # about 6 minutes on 2 cores
     python3 -m benchmarks.quantization_accuracy --model v2 --alpha 0.5 --sizes 1 \
         --image-size 64 --epochs 12 --no-goals           # the easy task: int8 loses nothing
 """
