@@ -53,6 +53,7 @@ def _running_a_program():
 
 if not _running_a_program():
     from keras_shufflenet import layers  # noqa: E402  (registers the serializable layers)
+    from keras_shufflenet.quantization import _keras_layers  # noqa: E402, F401  (and Keras QAT's)
 
 
 def __getattr__(name):

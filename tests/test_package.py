@@ -88,7 +88,7 @@ PUBLIC_API = {
         "class_names", "define_flags",
         "eval_size", "image_size", "load_model", "parse_weights", "spec_for", "values",
     ],
-    "keras_shufflenet.quantization": ["quantize_model", "quantize_scope", "tf_keras"],
+    "keras_shufflenet.quantization": ["ENGINES", "quantize_model", "quantize_scope", "tf_keras"],
     "keras_shufflenet.runtime": [
         "ACCELERATORS", "AcceleratorError", "BenchmarkError", "BenchmarkResult", "Comparison",
         "CompiledRun", "ModelScore", "benchmark_adb", "benchmark_interpreter",

@@ -34,6 +34,8 @@ FINETUNE = [
     r"Phase 2: everything trainable \(\d+ epochs\)",
     r"validation top-1 \d\.\d{4} \(after the frozen phase: (\d\.\d+|None)\)",
     r"wrote \S+\.keras and \S+\.weights\.h5",
+    r"Phase 3: quantization-aware training \(\d+ epochs, (keras|tfmot)\)",
+    r"validation top-1 after QAT \d\.\d{4}; wrote \S+\.tflite \(full int8\)",
     PROGRESS_BAR,
 ]
 
@@ -127,7 +129,7 @@ def test_the_training_programs_print_their_own_lines_only(tmp_path):
         tmp_path, "-m", "training.finetune", "--model=v2", "--alpha=0.5", "--weights=none",
         f"--train_data={train}", f"--val_data={val}", "--num_classes=3", "--image_size=32",
         "--eval_resize=32", "--batch_size=8", "--head_epochs=1", "--finetune_epochs=1",
-        f"--out_dir={tmp_path / 'finetune'}",
+        "--qat_epochs=1", "--calibration_images=8", f"--out_dir={tmp_path / 'finetune'}",
     ), *FINETUNE)  # fmt: skip
     _check(run_as_user(
         tmp_path, "-m", "training.qat", "--data=synthetic", "--model=v2", "--alpha=0.5",

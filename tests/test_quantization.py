@@ -76,7 +76,7 @@ def test_twin_matches_the_keras_model(version, kwargs):
 
     kwargs.setdefault("input_shape", (SIZE, SIZE, 3))
     model = _randomized(BUILDERS[version](**kwargs))
-    twin = quantize_model(model, quantize=False)
+    twin = quantize_model(model, engine="tfmot", quantize=False)
     assert isinstance(twin, tf_keras.Model)
     assert [layer.name for layer in twin.layers] == [layer.name for layer in model.layers]
     assert specs.spec_from_model(twin) == specs.spec_from_model(model)
@@ -137,7 +137,7 @@ def test_quantize_model_trains_and_converts_to_all_integer_tflite(version, tmp_p
     # Logits spread over several units, so the int8 output has many steps.
     kernel, bias = model.get_layer("predictions").get_weights()
     model.get_layer("predictions").set_weights([10 * kernel, bias])
-    qat_model = quantize_model(model)
+    qat_model = quantize_model(model, engine="tfmot")
     # Same float weights, under tfmot's wrappers.
     dwconv = "stage3_unit2_dwconv" if version == "v1" else "stage3_unit2_branch2_dwconv"
     weights = {w.name: w.numpy() for w in qat_model.weights}
@@ -215,7 +215,7 @@ def test_representative_data_sets_the_activation_ranges():
     hold 0, computed here from the Keras 3 model."""
     model = _randomized(BUILDERS["v2"](input_shape=(SIZE, SIZE, 3), classes=10))
     images = _pixels(24, seed=3) * 0.5 + 40  # pixels in [40, 167.5]
-    qat_model = quantize_model(model, representative_data=images)
+    qat_model = quantize_model(model, representative_data=images, engine="tfmot")
 
     def float_range(layer_name):
         probe = keras.Model(model.inputs, model.get_layer(layer_name).output)
@@ -255,7 +255,8 @@ def test_calibrated_qat_model_answers_like_the_float_model(version):
     ))
     images = _pixels(32, seed=4)
     expected = keras.ops.convert_to_numpy(model(images[16:]))
-    calibrated = quantize_model(model, representative_data=images[:16])(images[16:], training=False)
+    calibrated = quantize_model(model, representative_data=images[:16], engine="tfmot")(
+        images[16:], training=False)
     calibrated = calibrated.numpy()
     assert np.abs(calibrated - expected).max() < 0.3 * np.ptp(expected)
     varies, expected_varies = calibrated - calibrated.mean(0), expected - expected.mean(0)

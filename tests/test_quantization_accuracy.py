@@ -1,10 +1,11 @@
 """int8 keeps the accuracy of a trained ShuffleNet, on the synthetic dataset.
 
 The slow test runs `benchmarks/quantization_accuracy.py`'s pipeline
-(`training.quantization_check.run`) at a reduced size (about 4 minutes on
-2 cores); the fast tests check the dataset it trains on.
+(`training.quantization_check.run`) with fewer held-out images and no float
+control; the fast tests check the dataset it trains on.
 """
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,50 @@ def test_make_dataset_is_deterministic_given_the_seed():
     assert d.shape == (10, 64, 64, 3)
 
 
+def test_make_dataset_defaults_give_the_images_they_always_gave():
+    """`sizes` and `contrast` left alone draw exactly the stream of before."""
+    images, labels = synthetic.make_dataset(64, 32, seed=11)
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+    assert digest == "ae47566b5aff9a4ac2619efe2c559b286b6568898b16488401b7226474de9583"
+
+
+def _foreground_pixels(images):
+    """Pixels of each image far from its most common (background) colour."""
+    grey = images.astype(np.int64).sum(-1)
+    background = np.array([np.bincount(g.ravel()).argmax() for g in grey])
+    return (np.abs(grey - background[:, None, None]) > 90).sum((1, 2))
+
+
+def test_make_dataset_sizes_split_every_class_by_size():
+    images, labels = synthetic.make_dataset(1200, 48, num_classes=2, seed=4, sizes=3)
+    assert labels.max() == 5 and np.bincount(labels).min() == 200
+    assert synthetic.class_names(2, 3) == (
+        "circle_size0", "circle_size1", "circle_size2",
+        "square_size0", "square_size1", "square_size2",
+    )
+    assert synthetic.class_names(3) == synthetic.CLASS_NAMES[:3]
+    area = _foreground_pixels(images)
+    for shape in (0, 1):  # circles, squares: each size bin is larger than the one before
+        means = [area[labels == shape * 3 + k].mean() for k in range(3)]
+        assert means[0] < means[1] < means[2], means
+
+
+def test_make_dataset_contrast_scales_the_foreground_and_the_noise():
+    bright, labels = synthetic.make_dataset(300, 32, seed=6)
+    faint, same_labels = synthetic.make_dataset(300, 32, seed=6, contrast=0.1)
+    np.testing.assert_array_equal(labels, same_labels)
+    spread = [images.astype(np.float32).std((1, 2)).mean() for images in (bright, faint)]
+    assert 0.07 < spread[1] / spread[0] < 0.13, spread  # measured: about 0.1
+    # The backgrounds are as bright as before: only the differences shrink.
+    assert abs(faint.mean() - bright.mean()) < 0.1 * bright.mean()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"num_images": -1}, {"num_images": 2.5}, {"num_images": 4, "image_size": 8},
-     {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9}],
+     {"num_images": 4, "num_classes": 1}, {"num_images": 4, "num_classes": 9},
+     {"num_images": 4, "sizes": 0}, {"num_images": 4, "sizes": 9},
+     {"num_images": 4, "contrast": 0.0}, {"num_images": 4, "contrast": 1.5}],
 )
 def test_make_dataset_refuses_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Received:"):
@@ -78,21 +119,35 @@ def test_every_class_is_distinguishable():
     assert min(recall) >= 3 * chance, dict(zip(synthetic.CLASS_NAMES, recall))
 
 
+# The benchmark's task (ShuffleNetV1 g3 0.25x, 32 classes at 32x32), with
+# 3000 held-out images and no float control.
+SLOW_CONFIG = {"val_images": 3000, "float_control": False}
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
-def test_int8_keeps_the_accuracy_of_a_trained_shufflenet(tmp_path):
-    """Full-int8 PTQ loses at most 2 points of held-out top-1 and QAT at most 1."""
-    from training.quantization_check import Config, markdown_table, run
+def test_qat_wins_back_what_post_training_int8_loses(tmp_path):
+    """On the benchmark's task full-int8 PTQ loses at least 1 point of
+    held-out top-1, and int8 QAT (tfmot, and Keras 3 trained on JAX) wins
+    back at least half of it, with int8 files that answer like their QAT
+    models."""
+    from training.quantization_check import QAT_ENGINES, Config, markdown_table, run
 
-    # The benchmark's run (12 epochs of 4000 new images, 2 QAT epochs) with
-    # half the held-out images and no float control: about 4 minutes.
-    config = Config(model="v2", val_images=1000, float_control=False)
+    config = Config(**SLOW_CONFIG)
     result = run(config, tmp_path)
     print(markdown_table(result))
-    top1, delta = result["top1"], result["delta_points"]
-    assert top1["keras_float"] >= 0.9, result
-    assert abs(delta["tflite_float32"]) <= 0.1, result
-    assert delta["tflite_int8_ptq"] >= -2.0, result
-    assert delta["tflite_int8_qat"] >= -1.0, result
-    # The QAT model's int8 file answers like the QAT model it came from.
-    assert abs(top1["tflite_int8_qat"] - top1["keras_qat"]) <= 0.01, result
+    top1 = result["top1"]
+    assert top1["keras_float"] >= 0.3, result  # learnt: chance is 1/32
+    assert abs(result["delta_points"]["tflite_float32"]) <= 0.1, result
+    float_top1, ptq_top1 = top1["keras_float"], top1["tflite_int8_ptq"]
+    assert result["ptq_loss_points"] == pytest.approx((float_top1 - ptq_top1) * 100), result
+    assert result["ptq_loss_points"] >= 1.0, result
+    for engine in QAT_ENGINES:
+        qat_top1 = top1[f"tflite_int8_{engine}_qat"]
+        recovered = (qat_top1 - ptq_top1) / (float_top1 - ptq_top1)
+        assert result["recovered"][engine] == pytest.approx(recovered, abs=1e-4), result
+        assert recovered >= 0.5, (engine, result)
+        # The int8 file is the QAT model's: it answers like it, image by image.
+        assert result["agreement"][engine] >= 0.85, (engine, result)  # measured: 0.89-0.92
+        assert result["step_ms"][f"{engine}_qat"] > 0, result
+    assert result["backends"]["keras_qat"] == "jax", result

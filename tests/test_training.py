@@ -273,10 +273,15 @@ def test_finetune_from_a_checkpoint_to_a_new_folder_dataset(tiny_run, tmp_path):
         f"--train_data={tmp_path / 'train'}", f"--val_data={tmp_path / 'val'}",
         "--num_classes=3", "--image_size=32", "--eval_resize=32", "--batch_size=16",
         "--head_epochs=1", "--finetune_epochs=1", f"--out_dir={out}", "--progress=2",
+        "--qat_epochs=1", "--calibration_images=16",
     ))
     assert "Phase 1" in result.stdout and "validation top-1" in result.stdout
     info = summary(out)
     assert 0 <= info["val"]["top1"] <= 1 and info["val_top1_frozen"] is not None
+    # Phase 3: Keras 3 QAT, then the full-int8 file, labelled with the folders.
+    assert "Phase 3: quantization-aware training (1 epochs, keras)" in result.stdout
+    assert info["qat_engine"] == "keras" and 0 <= info["val_top1_qat"] <= 1
+    assert info["tflite"] == str(out / "model_int8.tflite")
     # The class names, in the order the model learnt them (sorted folders),
     # beside the model, where evaluate, export and predict find them.
     folders = sorted(path.name for path in (tmp_path / "train").iterdir())
@@ -305,6 +310,7 @@ def test_qat_program_writes_a_full_int8_tflite(tiny_run, tmp_path):
     ))
     info = summary(out)
     assert info["qat_steps"] == 4 and 0 <= info["val_top1_int8_tflite"] <= 1
+    assert info["qat_engine"] == "keras" and (out / "model_qat.keras").is_file()
     interpreter = Interpreter(model_path=info["tflite"])
     details = interpreter.get_input_details()[0]
     assert details["dtype"] == np.uint8 and list(details["shape"]) == [1, 32, 32, 3]

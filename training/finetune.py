@@ -15,6 +15,9 @@ sub-folder names, the order the model learnt them in) as `model.labels.txt`
 in `--out_dir`; `keras-shufflenet evaluate`, `export` and `predict
 --keras-model` read them from there. `--weights` is a file of the same
 architecture with a `--source_classes` head (1000 for ImageNet weights).
+`--qat_epochs=N` adds a third phase: quantization-aware training
+(`--qat_engine=keras`, the default, or `tfmot`) from the fine-tuned model,
+then a full-int8 `model_int8.tflite` with the ranges it learnt.
 """
 
 import os
@@ -27,6 +30,7 @@ if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.optio
 
 from absl import app, flags  # noqa: E402
 
+from keras_shufflenet.quantization import ENGINES  # noqa: E402
 from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -42,6 +46,13 @@ flags.DEFINE_integer("finetune_epochs", 5, "Epochs with everything trainable.")
 flags.DEFINE_float("finetune_lr", 0.005, "Peak learning rate of the unfrozen phase (cosine).")
 flags.DEFINE_float("weight_decay", 4e-5, "L2 decay of conv/dense kernels.")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
+flags.DEFINE_integer("qat_epochs", 0, "Epochs of quantization-aware training after phase 2, "
+                     "then a full-int8 model_int8.tflite (0: none).", lower_bound=0)
+flags.DEFINE_enum("qat_engine", "keras", ENGINES, "QAT with keras: Keras 3 fake quantization "
+                  "(any backend); tfmot: tf_keras and tensorflow-model-optimization.")
+flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of QAT (cosine).")
+flags.DEFINE_integer("calibration_images", 256, "Training images that set the ranges before "
+                     "QAT, as post-training quantization would.", lower_bound=0)
 options.define_output_flags()
 
 
@@ -110,7 +121,32 @@ def main(argv):
     print(f"validation top-1 {val['top1']:.4f} (after the frozen phase: "
           f"{head_top1 if head_top1 is None else round(head_top1, 4)})", flush=True)
     print(f"wrote {paths['keras']} and {paths['weights']}", flush=True)
+    if FLAGS.qat_epochs:
+        summary.update(_quantization_aware_phase(final, train_data, val_data, steps, out_dir,
+                                                 class_names))
+        checkpointing.write_json(os.path.join(out_dir, "summary.json"), summary)
     return 0
+
+
+def _quantization_aware_phase(model, train_data, val_data, steps, out_dir, class_names):
+    """Phase 3 (`--qat_epochs`): QAT of the fine-tuned `model`, then its
+    full-int8 `model_int8.tflite`; returns what the summary adds."""
+    from keras_shufflenet.export import export_tflite
+    from training import quantization_aware
+
+    print(f"Phase 3: quantization-aware training ({FLAGS.qat_epochs} epochs, "
+          f"{FLAGS.qat_engine})", flush=True)
+    qat_model = quantization_aware.fine_tune(
+        model, train_data, val_data, engine=FLAGS.qat_engine, epochs=FLAGS.qat_epochs,
+        steps=steps, learning_rate=FLAGS.qat_lr, label_smoothing=FLAGS.label_smoothing,
+        progress=FLAGS.progress,
+        calibration=quantization_aware.calibration_images(train_data, FLAGS.calibration_images),
+    )
+    top1 = float(qat_model.evaluate(val_data, verbose=0, return_dict=True)["top1"])
+    path = export_tflite(qat_model, os.path.join(out_dir, "model_int8.tflite"), "int8",
+                         input_size=FLAGS.image_size, labels=class_names)
+    print(f"validation top-1 after QAT {top1:.4f}; wrote {path} (full int8)", flush=True)
+    return {"val_top1_qat": top1, "qat_engine": FLAGS.qat_engine, "tflite": os.fspath(path)}
 
 
 if __name__ == "__main__":

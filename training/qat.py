@@ -6,13 +6,15 @@
 
 The float model (`--weights` with a `--num_classes` head, or `--keras_model`)
 becomes a QAT model through `keras_shufflenet.quantization.quantize_model`
-(tf_keras + tensorflow-model-optimization: fake quantization where TFLite
-quantizes), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
+(fake quantization where the int8 file quantizes; `--qat_engine=keras`, the
+default: a Keras 3 model, on any Keras backend; `--qat_engine=tfmot`: tf_keras +
+tensorflow-model-optimization), is fine-tuned with SGD (momentum 0.9, small cosine-decayed
 learning rate, label smoothing), evaluated, and exported with
 `keras_shufflenet.export.export_tflite(qat_model, path, "int8", input_size=...)`
 (every op integer, uint8 input and output). The int8 file is evaluated with the
 LiteRT interpreter on `--tflite_eval_examples` validation images. Writes
-`model_int8.tflite` and `summary.json` in `--out_dir`.
+`model_int8.tflite`, `summary.json` and (Keras engine) the QAT model
+`model_qat.keras` in `--out_dir`.
 """
 
 import os
@@ -24,6 +26,7 @@ if __name__ == "__main__":  # first: TensorFlow logs as it loads (training.optio
 
 from absl import app, flags  # noqa: E402
 
+from keras_shufflenet.quantization import ENGINES  # noqa: E402
 from training import options  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -37,8 +40,10 @@ flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: example
 flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate (cosine decay to 0).")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
 flags.DEFINE_integer("calibration_images", 256, "Training images that set the activation "
-                     "ranges before QAT, as post-training quantization would (0: tfmot's "
+                     "ranges before QAT, as post-training quantization would (0: a "
                      "[-6, 6] start).", lower_bound=0)
+flags.DEFINE_enum("qat_engine", "keras", ENGINES, "keras: Keras 3 fake quantization "
+                  "(any backend); tfmot: tf_keras and tensorflow-model-optimization.")
 flags.DEFINE_integer("tflite_eval_examples", 1000, "Validation images for the int8 file "
                      "(batch 1, LiteRT; 0: skip).")
 options.define_output_flags()
@@ -61,29 +66,13 @@ def _float_model(spec, weights):
                         image_size=FLAGS.image_size, logits=False)
 
 
-def _calibration_images(dataset):
-    """The first `--calibration_images` training images as one array, or `None`."""
-    import numpy as np
-
-    if not FLAGS.calibration_images:
-        return None
-    batches, count = [], 0
-    for images, _ in dataset:
-        batches.append(images.numpy())
-        count += len(batches[-1])
-        if count >= FLAGS.calibration_images:
-            break
-    return np.concatenate(batches)[: FLAGS.calibration_images]
-
-
 def main(argv):
     del argv
     from keras_shufflenet import runtime
     from keras_shufflenet.export import export_tflite
-    from keras_shufflenet.quantization import quantize_model, tf_keras
-    from training import checkpointing, data
+    from training import checkpointing, data, quantization_aware
 
-    tf_keras.utils.set_random_seed(FLAGS.seed)
+    quantization_aware.training_api(FLAGS.qat_engine).utils.set_random_seed(FLAGS.seed)
     spec, weights = options.spec(), options.weights()
     config = options.data_config(weights)
     train_data, steps = data.training_dataset(config, FLAGS.batch_size)
@@ -91,24 +80,22 @@ def main(argv):
     val_data = (data.evaluation_dataset(config, FLAGS.batch_size)
                 if options.has_validation() else None)
 
-    qat_model = quantize_model(_float_model(spec, weights),
-                               representative_data=_calibration_images(train_data))
-    schedule = tf_keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
-                                                         max(FLAGS.epochs * steps, 1))
-    qat_model.compile(
-        optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
-        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
-        metrics=[tf_keras.metrics.CategoricalAccuracy(name="top1")],
+    qat_model = quantization_aware.fine_tune(
+        _float_model(spec, weights), train_data, val_data, engine=FLAGS.qat_engine,
+        epochs=FLAGS.epochs, steps=steps, learning_rate=FLAGS.learning_rate,
+        label_smoothing=FLAGS.label_smoothing, progress=FLAGS.progress,
+        calibration=quantization_aware.calibration_images(train_data, FLAGS.calibration_images),
     )
-    qat_model.fit(train_data, epochs=FLAGS.epochs, steps_per_epoch=steps,
-                  validation_data=val_data, verbose=FLAGS.progress)
 
     out_dir = FLAGS.out_dir or options.default_out_dir("qat")
     os.makedirs(out_dir, exist_ok=True)
     path = export_tflite(qat_model, os.path.join(out_dir, "model_int8.tflite"), "int8",
                          input_size=FLAGS.image_size)
     summary = {"tflite": os.fspath(path), "tflite_bytes": path.stat().st_size,
-               "qat_steps": FLAGS.epochs * steps}
+               "qat_steps": FLAGS.epochs * steps, "qat_engine": FLAGS.qat_engine}
+    if FLAGS.qat_engine == "keras":  # the QAT model itself, to train on or export again
+        summary["keras_qat_model"] = os.path.join(out_dir, "model_qat.keras")
+        qat_model.save(summary["keras_qat_model"])
     if val_data is not None:
         summary["val_top1_qat"] = float(qat_model.evaluate(val_data, verbose=0,
                                                            return_dict=True)["top1"])

@@ -63,10 +63,11 @@ class Replacement:
         )
 
 
-def rewritten(model, inputs, replacements, first=None):
+def rewritten(model, inputs, replacements, first=None, after=None):
     """A clone of `model` on `inputs` with `replacements` (layer name ->
-    `Replacement`) in place of its layers, and the layer `first` (if any)
-    between `inputs` and the layers that read them."""
+    `Replacement`) in place of its layers, the layer `first` (if any)
+    between `inputs` and the layers that read them, and `after(layer,
+    outputs)` (if any) applied to each layer's outputs."""
 
     def clone(layer):
         replacement = replacements.get(layer.name)
@@ -77,7 +78,8 @@ def rewritten(model, inputs, replacements, first=None):
     def call(layer, *args, **kwargs):
         if first is not None and args and args[0] is inputs:
             args = (first(inputs), *args[1:])
-        return layer(*args, **kwargs)
+        outputs = layer(*args, **kwargs)
+        return outputs if after is None else after(layer, outputs)
 
     cloned = keras.models.clone_model(
         model, input_tensors=inputs, clone_function=clone, call_function=call

@@ -5,9 +5,10 @@ full-int8 (every op integer, uint8 or int8 input and output). The graph is
 the exact `deploy.deployment_model` of the Keras model, converted with Keras'
 own LiteRT export (TensorFlow backend); an int8 file then loses the
 requantizations the converter puts before slices (`_requantize`). A
-quantization-aware-trained model (tf_keras, from
-`keras_shufflenet.quantization`) converts to full int8 with the ranges it
-learnt. Every file carries TFLite model metadata (`_metadata`: name,
+quantization-aware-trained model of `keras_shufflenet.quantization` converts
+to full int8 with the ranges it learnt: a Keras 3 one (`engine="keras"`) as
+the same deploy graph, its ranges in fake-quant ops (`_qat_deploy`); a
+tf_keras one (tfmot) as it is. Every file carries TFLite model metadata (`_metadata`: name,
 description, licence, the input image and its normalisation, and the class
 names), which MediaPipe Tasks' `ImageClassifier` needs. The file appears only
 when complete.
@@ -18,7 +19,14 @@ import os
 import keras
 
 from keras_shufflenet import _files, _imagenet, _progress
-from keras_shufflenet.export import _deploy, _layout, _metadata, _requantize, _tflite_file
+from keras_shufflenet.export import (
+    _deploy,
+    _layout,
+    _metadata,
+    _qat_deploy,
+    _requantize,
+    _tflite_file,
+)
 from keras_shufflenet.export._calibration import (
     calibration_images,
     check_representative_folder,
@@ -59,6 +67,11 @@ def _converter_options(quantization, calibration, io_dtype, progress=False):
     if quantization == "float16":
         options["target_spec"] = {"supported_types": [tf.float16]}
     elif quantization == "int8":
+        io_type = tf.int8 if io_dtype == "int8" else tf.uint8
+        options.update(inference_input_type=io_type, inference_output_type=io_type)
+        if calibration is None:  # quantization-aware: the ranges are in the graph
+            return options
+
         def representative_dataset():
             bar = _progress.StderrProgbar(len(calibration), "image") if progress else None
             for i, image in enumerate(calibration, 1):
@@ -66,18 +79,17 @@ def _converter_options(quantization, calibration, io_dtype, progress=False):
                 if bar is not None:
                     bar.update(i)
 
-        io_type = tf.int8 if io_dtype == "int8" else tf.uint8
         options.update(
             representative_dataset=representative_dataset,
             target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-            inference_input_type=io_type,
-            inference_output_type=io_type,
         )
     return options
 
 
 def is_qat_model(model):
-    return type(model).__module__.startswith("tf_keras")
+    """Whether `model` is a QAT model of `keras_shufflenet.quantization`
+    (tfmot's tf_keras one, or a Keras 3 one)."""
+    return type(model).__module__.startswith("tf_keras") or _qat_deploy.is_keras_qat_model(model)
 
 
 def _convert_qat(model, input_shape, io_dtype):
@@ -107,7 +119,8 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
     Args:
         model: A Keras 3 ShuffleNet, or the QAT model that
             `keras_shufflenet.quantization.quantize_model` returns (int8 only,
-            no `representative_data` needed).
+            no `representative_data` needed): a Keras 3 one exports to the
+            same graph as post-training quantization, with its learnt ranges.
             A `"channels_first"` model exports as its channels-last twin:
             the same NHWC phone graph (`_layout`).
         path: Output `.tflite` path. Written atomically.
@@ -139,12 +152,13 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
         The `Path` written.
     """
     qat = is_qat_model(model)
+    tfmot_qat = qat and not _qat_deploy.is_keras_qat_model(model)
     if qat and quantization != "int8":
         raise ValueError(
             'A quantization-aware-trained model exports as quantization="int8". '
             f"Received: quantization={quantization!r}"
         )
-    if not qat and keras.backend.backend() != "tensorflow":
+    if not tfmot_qat and keras.backend.backend() != "tensorflow":
         raise ValueError(
             "TFLite export needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
             f"Received: backend={keras.backend.backend()!r}"
@@ -162,13 +176,17 @@ def export_tflite(model, path, quantization="int8", representative_data=None, *,
     import tensorflow as tf
 
     with _files.atomic_output(path, suffix=".tflite") as staged:  # Keras wants the suffix
-        if qat:
+        if tfmot_qat:
             staged.write_bytes(_convert_qat(model, input_shape, io_dtype))
         else:
-            # Float models are what LiteRT's GPU accelerator runs: keep them
-            # compilable there. int8 keeps XNNPACK's grouped kernels.
-            split_groups = quantization in ("float32", "float16")
-            _deploy.deployment_model(model, input_shape, split_groups).export(
+            if qat:
+                deployed = _qat_deploy.deployment_model(model, input_shape)
+            else:
+                # Float models are what LiteRT's GPU accelerator runs: keep them
+                # compilable there. int8 keeps XNNPACK's grouped kernels.
+                split_groups = quantization in ("float32", "float16")
+                deployed = _deploy.deployment_model(model, input_shape, split_groups)
+            deployed.export(
                 str(staged),
                 format="litert",
                 input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)],
