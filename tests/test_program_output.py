@@ -129,7 +129,7 @@ def test_the_training_programs_print_their_own_lines_only(tmp_path):
         tmp_path, "-m", "training.finetune", "--model=v2", "--alpha=0.5", "--weights=none",
         f"--train_data={train}", f"--val_data={val}", "--num_classes=3", "--image_size=32",
         "--eval_resize=32", "--batch_size=8", "--head_epochs=1", "--finetune_epochs=1",
-        "--qat_epochs=1", "--calibration_images=8", f"--out_dir={tmp_path / 'finetune'}",
+        "--qat_epochs=1", "--calibration_images=16", f"--out_dir={tmp_path / 'finetune'}",
     ), *FINETUNE)  # fmt: skip
     _check(run_as_user(
         tmp_path, "-m", "training.qat", "--data=synthetic", "--model=v2", "--alpha=0.5",

@@ -46,13 +46,17 @@ class FakeQuant(keras.layers.Layer):
             hold the learnt one). Defaults to `-6.0` and `6.0`.
         sites: Names of the float model's layers whose outputs this range
             quantizes (one scale for all of them in the int8 file).
+        in_training: Whether to quantize in training too. `False` for a
+            softmax's probabilities: quantized ones reach 0, whose loss
+            gradient is useless (and NaN on JAX). Defaults to `True`.
         **kwargs: Layer arguments; `trainable=False` fixes the range.
     """
 
-    def __init__(self, minimum=-6.0, maximum=6.0, sites=(), **kwargs):
+    def __init__(self, minimum=-6.0, maximum=6.0, sites=(), in_training=True, **kwargs):
         super().__init__(**kwargs)
         self.minimum, self.maximum = float(minimum), float(maximum)
         self.sites = [str(site) for site in sites]
+        self.in_training = bool(in_training)
         self.min = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(self.minimum), name="min"
         )
@@ -60,7 +64,9 @@ class FakeQuant(keras.layers.Layer):
             shape=(), initializer=keras.initializers.Constant(self.maximum), name="max"
         )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        if training and not self.in_training:
+            return inputs
         return keras.quantizers.fake_quant_with_min_max_vars(inputs, self.min, self.max, num_bits=8)
 
     def compute_output_shape(self, input_shape):
@@ -68,7 +74,7 @@ class FakeQuant(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "minimum": self.minimum, "maximum": self.maximum,
-                "sites": list(self.sites)}
+                "sites": list(self.sites), "in_training": self.in_training}
 
 
 class _FoldedBatchNorm:

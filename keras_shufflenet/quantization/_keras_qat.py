@@ -50,6 +50,7 @@ SOFTMAX_RANGE = (0.0, 255.0 / 256.0)  # TFLite's int8 softmax output: scale 1/25
 INPUT_RANGE = (0.0, 255.0)  # pixels with in-model preprocessing: the uint8 input's bytes
 HEAD = "predictions"
 INPUT = "input"  # the site of the model's input
+MIN_RANGE = 1e-3  # the narrowest calibrated range (a zero width would divide by 0)
 SOFTMAX = "predictions_softmax"
 
 
@@ -226,7 +227,7 @@ def quantize(model, images=None):
             if softmax:
                 y = layers.Softmax(name=SOFTMAX)(y)
                 y = FakeQuant(*SOFTMAX_RANGE, sites=[SOFTMAX], trainable=False,
-                              name=f"{SOFTMAX}_quant")(y)
+                              in_training=False, name=f"{SOFTMAX}_quant")(y)
             tensors[id(layer.output)] = y
             continue
         else:
@@ -245,7 +246,10 @@ def quantize(model, images=None):
         if quantizer.trainable and initial:
             low = min(initial[site][0] for site in quantizer.sites)
             high = max(initial[site][1] for site in quantizer.sites)
-            quantizer.set_weights([np.float32(min(low, 0.0)), np.float32(max(high, 0.0))])
+            low, high = min(low, 0.0), max(high, 0.0)
+            # A tensor that is 0 on every image (a dead ReLU) still gets int8 steps.
+            high = max(high, low + MIN_RANGE)
+            quantizer.set_weights([np.float32(low), np.float32(high)])
     weights = getattr(model, "_keras_shufflenet_weights", None)
     if weights is not None:  # for the export's metadata (not saved)
         qat_model._keras_shufflenet_weights = weights
