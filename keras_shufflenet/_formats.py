@@ -25,8 +25,9 @@ class Format:
             are refused.
         export: `export(keras_model, path, resize, crop, **options)`: writes
             the file, returns `(path, what)`, `what` a few words for people.
-        check: `check(**options)`: raises `ValueError` on a bad option
-            before a model is built. Defaults to checking nothing.
+        check: `check(keras_model=None, **options)`: raises `ValueError` on
+            a bad option before a model is built (`keras_model`: the `.keras`
+            file exported, if any). Defaults to checking nothing.
         runner: `runner(path)`: a callable on a batch of float model inputs
             (numpy in, numpy out) with `kind` and `input_size` attributes;
             `None` for a format that is not run. Defaults to `None`.
@@ -42,10 +43,15 @@ class Format:
 
 
 def _check_tflite(quantization=None, calibration_dir=None, io_dtype=None, class_index=None,
-                  input_size=None):  # fmt: skip
+                  input_size=None, keras_model=None):  # fmt: skip
+    """A QAT `.keras` model (`keras_model`) needs no calibration images."""
     from keras_shufflenet.export import _tflite
+    from keras_shufflenet.quantization import _keras_qat
 
-    _tflite.check_tflite_arguments(quantization or "int8", io_dtype or "uint8", calibration_dir)
+    qat = keras_model is not None and _keras_qat.is_qat_file(keras_model)
+    _tflite.check_tflite_arguments(
+        quantization or "int8", io_dtype or "uint8", calibration_dir, needs_data=not qat
+    )
 
 
 def _export_tflite(model, path, resize, crop, quantization=None, calibration_dir=None,
@@ -67,7 +73,7 @@ def _tflite_runner(path):
     return _runners.TFLiteBatches(path)
 
 
-def _check_onnx(opset=None, input_size=None):
+def _check_onnx(opset=None, input_size=None, keras_model=None):
     from keras_shufflenet.export import _onnx
 
     _onnx.check_opset(_onnx.DEFAULT_OPSET if opset is None else opset)

@@ -148,6 +148,28 @@ def test_qat_model_saves_and_loads_as_keras(tmp_path):
     assert len(shared.sites) == 9 and shared.sites == qat_model.get_layer("stage3_quant").sites
 
 
+def test_command_exports_a_qat_keras_file_without_calibration_images(tmp_path, capsys):
+    """`keras-shufflenet export --keras-model qat.keras` takes the learnt
+    ranges (no --calibration-dir); a float model's file still needs images."""
+    from keras_shufflenet import cli
+
+    model, qat_model = _qat_model("v2")
+    qat_model.save(tmp_path / "qat.keras")
+    model.save(tmp_path / "float.keras")
+    out = tmp_path / "qat.tflite"
+    code = cli.main(["export", "--keras-model", str(tmp_path / "qat.keras"), "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    x = _pixels(4, seed=5)
+    y, _ = _run(out, x)
+    expected, _ = _run(ks.export_tflite(qat_model, tmp_path / "python.tflite", "int8"), x)
+    np.testing.assert_array_equal(y, expected)
+    capsys.readouterr()
+    code = cli.main(["export", "--keras-model", str(tmp_path / "float.keras"),
+                     "--output", str(tmp_path / "float.tflite")])
+    assert code == 2 and "--calibration-dir" in capsys.readouterr().err
+    assert not (tmp_path / "float.tflite").exists()
+
+
 def test_bad_arguments_are_refused():
     model = BUILDERS["v2"]()
     with pytest.raises(ValueError, match="Received: engine='tflite'"):

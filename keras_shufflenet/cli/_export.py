@@ -34,7 +34,7 @@ def _check(format, output, input_size, weights, keras_model, **format_options):
     given = {"input_size": input_size, **format_options}
     _check_applies(chosen, {name: value for name, value in given.items() if value is not None})
     _calibration.check_input_size(input_size)
-    chosen.check(**{name: given[name] for name in chosen.options})
+    chosen.check(**{name: given[name] for name in chosen.options}, keras_model=keras_model)
     options.check_model_source(weights, keras_model)
     return chosen
 

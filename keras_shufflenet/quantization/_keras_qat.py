@@ -325,6 +325,22 @@ def is_qat_model(model):
     return isinstance(model, keras.Model) and any(isinstance(l, FakeQuant) for l in model.layers)
 
 
+def is_qat_file(path):
+    """Whether the `.keras` file at `path` holds a QAT model of `quantize`,
+    read from its config without loading it (`False` for anything else)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        layers_ = config["config"]["layers"]
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return False
+    name = keras.saving.get_registered_name(FakeQuant)
+    return any(isinstance(layer, dict) and layer.get("registered_name") == name for layer in layers_)
+
+
 def deploy_parts(qat_model):
     """`(float_model, ranges)` of a QAT model: the float ShuffleNet with its
     weights (kernels and BatchNorms unfolded, as learnt) and `{site: (min,
