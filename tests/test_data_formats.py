@@ -203,6 +203,7 @@ def _op_types(path):
     return [op["op_name"] for op in interpreter._get_ops_details()]
 
 
+@pytest.mark.slow
 def test_channels_first_exports_the_channels_last_phone_graph(both_formats, tmp_path):
     last, first, x = both_formats
     paths = {}

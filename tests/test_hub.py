@@ -221,6 +221,7 @@ def test_converter_crops_as_the_reference_loader(tmp_path):
     assert np.abs(actual - expected).mean() < 1.0  # of 255: same geometry
 
 
+@pytest.mark.slow
 def test_fine_tune_from_preset_on_a_folder_and_export_int8(tmp_path):
     """keras-hub's way: from_preset(num_classes=N), fit on a folder of
     images, then this package's int8 export: the phone graph of ShuffleNetV2."""

@@ -148,6 +148,7 @@ def test_qat_model_saves_and_loads_as_keras(tmp_path):
     assert len(shared.sites) == 9 and shared.sites == qat_model.get_layer("stage3_quant").sites
 
 
+@pytest.mark.slow
 def test_command_exports_a_qat_keras_file_without_calibration_images(tmp_path, capsys):
     """`keras-shufflenet export --keras-model qat.keras` takes the learnt
     ranges (no --calibration-dir); a float model's file still needs images."""

@@ -33,6 +33,7 @@ def test_an_imagenet_export_names_imagenet_classes_in_order(tmp_path):
     assert metadata.license.startswith("Apache-2.0")  # random weights: no source's terms
 
 
+@pytest.mark.slow
 def test_weights_name_their_source_and_terms(tmp_path):
     from keras_shufflenet.weights import _registry
 
@@ -121,6 +122,7 @@ def test_info_of_a_file_without_metadata_and_of_a_bad_file(tmp_path, capsys):
     assert "Expected a TFLite model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_saved_class_names_go_with_the_model_everywhere(tmp_path):
     """A model saved as `finetune` saves it (its class names beside it): export
     writes them into the metadata, predict names them, `--class-index`

@@ -2,6 +2,7 @@
 width with weights is one registry row, and this test says which README row to add."""
 
 import keras
+import pytest
 
 import keras_shufflenet as ks
 from keras_shufflenet import models, weights
@@ -44,6 +45,7 @@ def _expected_row(entry):
     ]
 
 
+@pytest.mark.slow
 def test_readme_variants_table_is_the_registry():
     rows = _readme_rows()
     assert [row[0] for row in rows] == [_spec(entry)[1] for entry in weights.REGISTRY], (
