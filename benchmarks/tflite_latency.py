@@ -9,13 +9,14 @@ MediaPipe takes them: LiteRT turns them into int8 with one QUANTIZE outside
 XNNPACK, single-threaded, the same op in both), and, when
 `litert-torch` is installed (`pip install -e ".[peer]"`), the peer a user
 would pick instead: torchvision's `shufflenet_v2_x1_0` quantized to full int8
-by PT2E (per-channel symmetric) and converted by `litert-torch`. Then times
-every file on one thread, batch 1, with both of LiteRT's runners, one
+by PT2E (per-channel symmetric) and converted by `litert-torch`. Then, with
+each thread count of `--threads` (1 and 2: phones run 2-4 threads on their
+big cores), times every file, batch 1, with both of LiteRT's runners, one
 after the other: the `litert-benchmark` command (a `CompiledModel`) and the
-`Interpreter` most apps call, interleaving the models round by round. A ratio to MobileNetV2 (or to
-the peer) is the median over rounds of that round's ratio. With each thread
-count of `--threads` (1 and 2: phones run 2-4 threads on their big cores),
-and then in the pattern of an app that runs another model between two calls:
+`Interpreter` most apps call, interleaving the models round by round. A
+ratio to MobileNetV2 (or to the peer) is the median over rounds of that
+round's ratio. Then it times the pattern of an app that runs another model
+between two calls:
 ShuffleNetV2 1.0x int8, MobileNetV2 and the peer invoked once each in turn
 (`Interpreter`, caches cold), `--runs` times per round. Prints markdown tables
 and writes them, with the raw numbers, under artifacts/benchmarks/.

@@ -152,10 +152,11 @@ def test_int8_export_is_fully_integer_and_phone_friendly(version, io_dtype, tmp_
     # export._deploy's gathers for V1 g3).
     assert ops["TRANSPOSE"] == 0
     if version == "v2":  # no requantization before splits (export._requantize)
-        assert _file_ops(path)["QUANTIZE"] == (2 if io_dtype == "uint8" else 0)
+        file_ops = _file_ops(path)
+        assert file_ops["QUANTIZE"] == (2 if io_dtype == "uint8" else 0)
         # Sources cut by SPLITs, which XNNPACK runs without waking its threads
         # (export._deploy_v2; a STRIDED_SLICE costs 2-3x as much at 2 threads).
-        assert _file_ops(path)["STRIDED_SLICE"] == 0 and _file_ops(path)["SPLIT"] > 0
+        assert file_ops["STRIDED_SLICE"] == 0 and file_ops["SPLIT"] > 0
     # The int8 logits follow the float ones, and so do their changes from image
     # to image. (A random network is not robust to int8: its top-1 answers
     # among 1000 classes often change, so they are not compared.)

@@ -38,10 +38,10 @@ class ChannelConcat(layers.Layer):
 
 
 class ChannelSplit(layers.Layer):
-    """Cuts the channel axis into `parts` (2 to 4) equal parts: one SPLIT,
-    which XNNPACK runs as plain copies, where a STRIDED_SLICE wakes its
-    worker threads (at 2 threads it takes 2-3 times its 1-thread time on
-    ShuffleNet V2's small maps)."""
+    """Cuts the channel axis into `parts` equal parts (`_deploy_v2` cuts in
+    halves): one SPLIT, which XNNPACK runs as plain copies, where a
+    STRIDED_SLICE wakes its worker threads (at 2 threads it takes 2-3 times
+    its 1-thread time on ShuffleNet V2's small maps)."""
 
     def __init__(self, parts, **kwargs):
         super().__init__(**kwargs)
